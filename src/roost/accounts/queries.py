@@ -1,0 +1,50 @@
+"""Reads of accounts, always with their counters, in one statement per call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.db.tables import account_stats, accounts, users
+
+
+def _with_stats() -> Select[Any]:
+    return select(
+        accounts,
+        account_stats.c.statuses_count,
+        account_stats.c.followers_count,
+        account_stats.c.following_count,
+        account_stats.c.last_status_at,
+    ).select_from(accounts.join(account_stats, account_stats.c.account_id == accounts.c.id))
+
+
+async def get_account(conn: AsyncConnection, account_id: int) -> Row[Any] | None:
+    row: Row[Any] | None = (
+        await conn.execute(_with_stats().where(accounts.c.id == account_id))
+    ).first()
+    return row
+
+
+async def get_accounts(conn: AsyncConnection, account_ids: Iterable[int]) -> dict[int, Row[Any]]:
+    wanted = set(account_ids)
+    if not wanted:
+        return {}
+    rows = (await conn.execute(_with_stats().where(accounts.c.id.in_(wanted)))).all()
+    return {row.id: row for row in rows}
+
+
+async def find_by_username(conn: AsyncConnection, username: str) -> Row[Any] | None:
+    query = _with_stats().where(accounts.c.username_lower == username.lower())
+    row: Row[Any] | None = (await conn.execute(query)).first()
+    return row
+
+
+async def get_user(conn: AsyncConnection, account_id: int) -> Row[Any] | None:
+    row: Row[Any] | None = (
+        await conn.execute(select(users).where(users.c.account_id == account_id))
+    ).first()
+    return row

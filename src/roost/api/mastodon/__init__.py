@@ -1,0 +1,1 @@
+"""The Mastodon client API: one router module per resource."""

@@ -1,0 +1,50 @@
+"""Helpers the Mastodon routers share: path ids, pages out with Link headers, and
+statuses rendered for a viewer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.api.context import base_url
+from roost.api.mastodon import entities
+from roost.api.pagination import link_header
+from roost.api.responses import JSONResponse
+from roost.errors import not_found
+from roost.ids import parse_id
+from roost.statuses.queries import hydrate
+
+
+def path_id(raw: str) -> int:
+    """An id from the URL path; anything that cannot be an id is simply not found."""
+    value = parse_id(raw)
+    if value is None:
+        raise not_found()
+    return value
+
+
+def paged(
+    request: Request, items: list[Any], first_key: int | None, last_key: int | None
+) -> JSONResponse:
+    response = JSONResponse(items)
+    if items and first_key is not None and last_key is not None:
+        url = base_url(request) + request.url.path
+        response.headers["Link"] = link_header(
+            url, request.query_params.multi_items(), first_key, last_key
+        )
+    return response
+
+
+async def status_page(
+    request: Request, conn: AsyncConnection, status_ids: Sequence[int], viewer_id: int | None
+) -> JSONResponse:
+    """A page of statuses keyed by their own ids, hydrated in constant statements."""
+    views = await hydrate(conn, status_ids, viewer_id)
+    base = base_url(request)
+    body = [entities.status(view, base, viewer_id=viewer_id) for view in views]
+    first = status_ids[0] if status_ids else None
+    last = status_ids[-1] if status_ids else None
+    return paged(request, body, first, last)

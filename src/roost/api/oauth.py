@@ -1,0 +1,308 @@
+"""OAuth 2: the authorize page, the token endpoint, revocation and RFC 8414 metadata.
+
+Grants: authorization_code (with PKCE S256; urn:ietf:wg:oauth:2.0:oob shows the code
+on the page), client_credentials, and password (Mastodon removed it in 4.4; Roost
+keeps it, switchable off with ROOST_PASSWORD_GRANT=off). OAuth errors use the OAuth
+format, {"error": "invalid_grant", "error_description": "..."}.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import Field
+
+from roost.accounts.operations import authenticate
+from roost.api.context import base_url, roost_of
+from roost.api.mastodon import entities
+from roost.api.params import Params, parse, read_params
+from roost.api.responses import JSONResponse
+from roost.oauth import operations as oauth
+from roost.oauth.scopes import ALL_SCOPES, InvalidScope, parse_scopes, subset_of
+from roost.security.tokens import matches, sign
+
+router = APIRouter()
+templates = Jinja2Templates(directory=Path(__file__).parent.parent / "web" / "templates")
+FORM_LIFETIME_S = 30 * 60
+
+
+class OAuthError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+def oauth_error_response(exc: OAuthError) -> JSONResponse:
+    return JSONResponse(
+        {"error": exc.error, "error_description": exc.description}, status_code=exc.status
+    )
+
+
+@router.get("/.well-known/oauth-authorization-server")
+async def authorization_server_metadata(request: Request) -> dict[str, Any]:
+    base = base_url(request)
+    grants = ["authorization_code", "client_credentials"]
+    if roost_of(request).settings.password_grant:
+        grants.append("password")
+    return {
+        "issuer": f"{base}/",
+        "service_documentation": "https://docs.joinmastodon.org/",
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "app_registration_endpoint": f"{base}/api/v1/apps",
+        "scopes_supported": sorted(ALL_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": grants,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+    }
+
+
+# --- the token endpoint ----------------------------------------------------------------
+
+
+class TokenParams(Params):
+    grant_type: str | None = Field(default=None, max_length=64)
+    client_id: str | None = Field(default=None, max_length=128)
+    client_secret: str | None = Field(default=None, max_length=128)
+    code: str | None = Field(default=None, max_length=128)
+    redirect_uri: str | None = Field(default=None, max_length=2000)
+    code_verifier: str | None = Field(default=None, max_length=128)
+    scope: str | None = Field(default=None, max_length=2000)
+    username: str | None = Field(default=None, max_length=320)
+    password: str | None = Field(default=None, max_length=1024)
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(value).decode().partition(":")
+    except ValueError:
+        return None
+    return client_id, secret
+
+
+def _requested_scopes(raw: str | None, app_scopes: str) -> tuple[str, ...]:
+    try:
+        scopes = parse_scopes(raw, default=app_scopes.split())
+    except InvalidScope as exc:
+        raise OAuthError("invalid_scope", f"Unknown scope: {exc}") from exc
+    if not subset_of(scopes, app_scopes.split()):
+        raise OAuthError("invalid_scope", "The requested scope exceeds what the app registered")
+    return scopes
+
+
+@router.post("/oauth/token")
+async def token(request: Request) -> Response:
+    try:
+        return await _token(request)
+    except OAuthError as exc:
+        return oauth_error_response(exc)
+
+
+async def _token(request: Request) -> Response:
+    params = await parse(request, TokenParams)
+    client_id, client_secret = _basic_credentials(request) or (
+        params.client_id,
+        params.client_secret,
+    )
+    if not client_id or not client_secret:
+        raise OAuthError("invalid_client", "Client authentication failed", 401)
+    roost = roost_of(request)
+    async with roost.db.write() as conn:
+        app = await oauth.authenticate_client(conn, client_id, client_secret)
+        if app is None:
+            raise OAuthError("invalid_client", "Client authentication failed", 401)
+        account_id: int | None
+        if params.grant_type == "client_credentials":
+            account_id, scopes = None, _requested_scopes(params.scope, app.scopes)
+        elif params.grant_type == "authorization_code":
+            if not params.code:
+                raise OAuthError("invalid_request", "Missing code")
+            try:
+                account_id, scopes = await oauth.redeem_code(
+                    conn,
+                    application_id=app.id,
+                    code=params.code,
+                    redirect_uri=params.redirect_uri,
+                    code_verifier=params.code_verifier,
+                )
+            except oauth.CodeRejected as exc:
+                raise OAuthError("invalid_grant", str(exc)) from exc
+        elif params.grant_type == "password" and roost.settings.password_grant:
+            scopes = _requested_scopes(params.scope, app.scopes)
+            user = await authenticate(conn, params.username or "", params.password or "")
+            if user is None:
+                raise OAuthError("invalid_grant", "The username or password is incorrect")
+            if user.disabled or not user.approved:
+                raise OAuthError("invalid_grant", "Your login is pending approval or disabled")
+            account_id = user.account_id
+        else:
+            raise OAuthError("unsupported_grant_type", "This grant type is not supported")
+        access_token, row = await oauth.issue_token(
+            conn, roost.ids, application_id=app.id, account_id=account_id, scopes=scopes
+        )
+    return JSONResponse(
+        entities.token(access_token, " ".join(scopes), int(row.created_at.timestamp()))
+    )
+
+
+@router.post("/oauth/revoke")
+async def revoke(request: Request) -> Response:
+    params = await parse(request, TokenParams)
+    raw = await read_params(request)
+    token_value = raw.get("token")
+    client_id, client_secret = _basic_credentials(request) or (
+        params.client_id,
+        params.client_secret,
+    )
+    roost = roost_of(request)
+    async with roost.db.write() as conn:
+        app = await oauth.authenticate_client(conn, client_id or "", client_secret or "")
+        if app is None:
+            return oauth_error_response(
+                OAuthError("invalid_client", "Client authentication failed", 401)
+            )
+        if isinstance(token_value, str) and token_value:
+            await oauth.revoke_token(conn, app.id, token_value)
+    return JSONResponse({})
+
+
+# --- the authorize page ----------------------------------------------------------------
+
+
+class AuthorizeParams(Params):
+    response_type: str | None = Field(default=None, max_length=32)
+    client_id: str | None = Field(default=None, max_length=128)
+    redirect_uri: str | None = Field(default=None, max_length=2000)
+    scope: str | None = Field(default=None, max_length=2000)
+    state: str | None = Field(default=None, max_length=2000)
+    code_challenge: str | None = Field(default=None, max_length=128)
+    code_challenge_method: str | None = Field(default=None, max_length=16)
+
+
+def _form_signature(secret: str, issued: str, params: AuthorizeParams) -> str:
+    fields = [
+        issued,
+        params.client_id,
+        params.redirect_uri,
+        params.scope,
+        params.state,
+        params.code_challenge,
+    ]
+    return sign(secret, "authorize|" + "|".join(field or "" for field in fields))
+
+
+async def _check_authorize(
+    request: Request, params: AuthorizeParams
+) -> tuple[Any, tuple[str, ...]]:
+    """The app and the granted scopes, or a page explaining what is wrong."""
+    if params.response_type != "code":
+        raise OAuthError("unsupported_response_type", "Only response_type=code is supported")
+    if params.code_challenge is not None and params.code_challenge_method != "S256":
+        raise OAuthError("invalid_request", "Only the S256 code challenge method is supported")
+    async with roost_of(request).db.read() as conn:
+        app = await oauth.find_app(conn, params.client_id or "")
+    if app is None:
+        raise OAuthError("invalid_client", "Unknown client")
+    if params.redirect_uri not in app.redirect_uris.split("\n"):
+        raise OAuthError("invalid_request", "The redirect URI is not registered for this app")
+    return app, _requested_scopes(params.scope, app.scopes)
+
+
+def _error_page(request: Request, exc: OAuthError) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "authorize_error.html", {"error": exc.description}, status_code=exc.status
+    )
+
+
+@router.get("/oauth/authorize", response_class=HTMLResponse)
+async def authorize_page(request: Request) -> Response:
+    params = await parse(request, AuthorizeParams)
+    try:
+        app, scopes = await _check_authorize(request, params)
+    except OAuthError as exc:
+        return _error_page(request, exc)
+    issued = str(int(time.time()))
+    secret = roost_of(request).settings.secret_key
+    return templates.TemplateResponse(
+        request,
+        "authorize.html",
+        {
+            "app": app,
+            "scopes": scopes,
+            "params": params,
+            "issued": issued,
+            "signature": _form_signature(secret, issued, params),
+            "error": None,
+        },
+    )
+
+
+@router.post("/oauth/authorize", response_class=HTMLResponse)
+async def authorize_submit(request: Request) -> Response:
+    params = await parse(request, AuthorizeParams)
+    form = await read_params(request)
+    try:
+        app, scopes = await _check_authorize(request, params)
+    except OAuthError as exc:
+        return _error_page(request, exc)
+    roost = roost_of(request)
+    issued = str(form.get("issued", ""))
+    expected = _form_signature(roost.settings.secret_key, issued, params)
+    fresh = issued.isdigit() and time.time() - int(issued) < FORM_LIFETIME_S
+    if not fresh or not matches(expected, str(form.get("signature", ""))):
+        return _error_page(
+            request, OAuthError("invalid_request", "This form has expired; please start again")
+        )
+    redirect_uri = params.redirect_uri or ""
+    if form.get("decision") == "deny":
+        return _redirect(redirect_uri, {"error": "access_denied", "state": params.state})
+    async with roost.db.write() as conn:
+        user = await authenticate(conn, str(form.get("login", "")), str(form.get("password", "")))
+        if user is None or user.disabled or not user.approved:
+            return templates.TemplateResponse(
+                request,
+                "authorize.html",
+                {
+                    "app": app,
+                    "scopes": scopes,
+                    "params": params,
+                    "issued": issued,
+                    "signature": expected,
+                    "error": "Wrong email, username or password.",
+                },
+                status_code=401,
+            )
+        code = await oauth.create_code(
+            conn,
+            application_id=app.id,
+            account_id=user.account_id,
+            redirect_uri=redirect_uri,
+            scopes=scopes,
+            code_challenge=params.code_challenge,
+        )
+    if redirect_uri == oauth.OOB_REDIRECT:
+        return templates.TemplateResponse(
+            request, "authorize_code.html", {"code": code, "app": app}
+        )
+    return _redirect(redirect_uri, {"code": code, "state": params.state})
+
+
+def _redirect(uri: str, query: dict[str, str | None]) -> RedirectResponse:
+    kept = {key: value for key, value in query.items() if value is not None}
+    separator = "&" if "?" in uri else "?"
+    return RedirectResponse(f"{uri}{separator}{urlencode(kept)}", status_code=302)

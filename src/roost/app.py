@@ -1,0 +1,85 @@
+"""The ASGI application factory: settings -> database -> id node -> routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from roost import __version__
+from roost.api import health, oauth
+from roost.api.errors import install_error_handlers
+from roost.api.mastodon import accounts, apps, instance, statuses, timelines
+from roost.api.responses import JSONResponse
+from roost.config import Settings, load_settings
+from roost.context import Roost
+from roost.db import migrate
+from roost.db.engine import Database
+from roost.db.nodes import NodeLease
+from roost.ids import IdGenerator
+from roost.observability.logging import configure_logging
+from roost.observability.middleware import ObservabilityMiddleware
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+
+class SchemaBehind(RuntimeError):
+    pass
+
+
+def prepare_database(settings: Settings) -> None:
+    """SQLite (the embedded default) migrates itself; PostgreSQL must be migrated
+    explicitly, so that many servers starting together never race on DDL."""
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(settings.database_url)
+    elif not migrate.is_up_to_date(settings.database_url):
+        raise SchemaBehind(
+            "The database schema is behind this version of Roost: run `roost migrate` first."
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        lease = NodeLease(db)
+        node = await lease.acquire()
+        lease.start_renewing()
+        app.state.roost = Roost(settings=settings, db=db, ids=IdGenerator(node))
+        try:
+            yield
+        finally:
+            await lease.release()
+            await db.dispose()
+
+    app = FastAPI(
+        title="Roost",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        # Mastodon.py asks for /api/v1/instance/ with a slash; both are routed
+        # explicitly, and nothing else should answer a redirect instead of a 404.
+        redirect_slashes=False,
+    )
+    install_error_handlers(app)
+    for module in (health, oauth, apps, accounts, statuses, timelines, instance):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(ObservabilityMiddleware)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Entry point for uvicorn worker processes (`roost serve --workers N`)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

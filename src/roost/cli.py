@@ -1,0 +1,137 @@
+"""The `roost` command: serve, migrate, createuser."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+
+from roost.config import ConfigError, Settings, load_settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Metrics from several worker processes are merged through files in this directory;
+    # it must be set before prometheus_client is first imported, and emptied at start.
+    metrics_dir = settings.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+    import uvicorn
+
+    from roost.app import SchemaBehind, prepare_database
+    from roost.observability.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    try:
+        prepare_database(settings)
+    except SchemaBehind as exc:
+        print(f"roost: {exc}", file=sys.stderr)
+        return 2
+    url = f"http://{args.host}:{args.port}"
+    print(f"Roost is starting on {url}", flush=True)
+    print("Create an account with: roost createuser NAME --email E --password P", flush=True)
+    uvicorn.run(
+        "roost.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    from roost.db import migrate
+
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    print(f"Database is at revision {migrate.current_revision(settings.database_url)}")
+    return 0
+
+
+async def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from roost.accounts import operations, validation
+    from roost.app import SchemaBehind, prepare_database
+    from roost.db.engine import Database
+    from roost.db.nodes import NodeLease
+    from roost.errors import ApiError
+    from roost.ids import IdGenerator
+    from roost.security.passwords import hash_password
+
+    try:
+        prepare_database(settings)
+    except SchemaBehind as exc:
+        print(f"roost: {exc}", file=sys.stderr)
+        return 2
+    problems = validation.Problems()
+    validation.check_username(problems, args.name)
+    validation.check_email(problems, args.email)
+    validation.check_password(problems, args.password)
+    db = Database(settings.database_url)
+    lease = NodeLease(db)
+    try:
+        problems.raise_if_any()
+        ids = IdGenerator(await lease.acquire())
+        new = operations.NewAccount(
+            username=args.name,
+            email=args.email,
+            password_hash=await hash_password(args.password),
+            admin=args.admin,
+        )
+        async with db.write() as conn:
+            account_id = await operations.create_account(conn, ids, new)
+    except ApiError as exc:
+        print(f"roost: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await lease.release()
+        await db.dispose()
+    print(f"Created @{args.name} (id {account_id}){' as an admin' if args.admin else ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="roost", description="Roost social network server")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+
+    commands.add_parser("migrate", help="bring the database schema up to date")
+
+    create = commands.add_parser("createuser", help="create a local account")
+    create.add_argument("name")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--admin", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"roost: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(args, settings)
+    if args.command == "migrate":
+        return _migrate(args, settings)
+    return asyncio.run(_create_user(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Relational store: table definitions, engines, migrations and the id-node lease."""

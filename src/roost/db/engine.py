@@ -1,0 +1,99 @@
+"""Engines and transactions, with primary/replica routing from the first commit.
+
+Operations take a connection from `db.write()` (the primary, one transaction) or
+`db.read()` (a replica when one is configured; today the primary). SQLite gets two
+engines on one file: writers start with BEGIN IMMEDIATE so two writers queue on the
+lock instead of failing to upgrade a read lock, and readers start deferred.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from roost.observability import metrics
+
+
+def _install_sqlite_pragmas(engine: AsyncEngine, begin_statement: str) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so that our BEGIN is the one used.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin_statement)
+
+
+def _instrument(engine: Engine, role: str) -> None:
+    """Counts and times every statement, for /metrics and the query-count tests."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def before(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        conn.info.setdefault("roost_query_started", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def after(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        started = conn.info["roost_query_started"].pop()
+        metrics.observe_query(role, statement, time.perf_counter() - started)
+
+
+def make_engine(url: str, role: str, *, begin_statement: str = "BEGIN") -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, poolclass=NullPool if ":memory:" in url else None)
+        _install_sqlite_pragmas(engine, begin_statement)
+    else:
+        engine = create_async_engine(
+            url,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            # prepare_threshold=None: no server-side prepared statements, which a
+            # PgBouncer in transaction mode would hand to the wrong backend.
+            connect_args={"prepare_threshold": None, "connect_timeout": 5},
+        )
+    _instrument(engine.sync_engine, role)
+    return engine
+
+
+class Database:
+    """The primary and (later) its replicas; the only place engines are made."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.primary = make_engine(url, "primary", begin_statement="BEGIN IMMEDIATE")
+        self.replica = make_engine(url, "replica") if self.is_sqlite else self.primary
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction on the primary: committed on success, rolled back on error."""
+        async with self.primary.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction, on a replica when one is configured."""
+        async with self.replica.connect() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.primary.dispose()
+        if self.replica is not self.primary:
+            await self.replica.dispose()

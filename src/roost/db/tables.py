@@ -1,0 +1,230 @@
+"""Table definitions (SQLAlchemy Core). The schema and its indexes are explained,
+query by query, in docs/schema.md; change the two together, and add a migration.
+
+Conventions:
+- ids are 64-bit and time-ordered (roost.ids), so `created_at` of a status, account
+  or follow is read from its id and not stored twice.
+- counters live in *_stats tables so that a like does not rewrite (and lock) the
+  status row that every reader wants, and so they can be cached apart from it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+
+from roost.db.types import IdType, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Mastodon's visibility enum values, stored as small integers.
+VISIBILITY_PUBLIC = 0
+VISIBILITY_UNLISTED = 1
+VISIBILITY_PRIVATE = 2
+VISIBILITY_DIRECT = 3
+
+id_nodes = Table(
+    "id_nodes",
+    metadata,
+    Column("node_id", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(200), nullable=False, server_default=""),
+    Column("expires_at_ms", IdType, nullable=False, server_default="0"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("username", String(30), nullable=False),
+    # Lower-cased username: the unique key and the lookup key (usernames are case-insensitive).
+    Column("username_lower", String(30), nullable=False, unique=True),
+    Column("display_name", String(30), nullable=False, server_default=""),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("fields", JSON, nullable=False),
+    Column("locked", Boolean, nullable=False, server_default="0"),
+    Column("bot", Boolean, nullable=False, server_default="0"),
+    Column("discoverable", Boolean, nullable=False, server_default="1"),
+    Column("is_group", Boolean, nullable=False, server_default="0"),
+    Column("avatar_path", String(300), nullable=True),
+    Column("header_path", String(300), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+account_stats = Table(
+    "account_stats",
+    metadata,
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("statuses_count", Integer, nullable=False, server_default="0"),
+    Column("followers_count", Integer, nullable=False, server_default="0"),
+    Column("following_count", Integer, nullable=False, server_default="0"),
+    Column("last_status_at", UTCDateTime, nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_lower", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("admin", Boolean, nullable=False, server_default="0"),
+    Column("approved", Boolean, nullable=False, server_default="1"),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("locale", String(16), nullable=False, server_default="en"),
+    Column("default_privacy", String(10), nullable=False, server_default="public"),
+    Column("default_sensitive", Boolean, nullable=False, server_default="0"),
+    Column("default_language", String(8), nullable=True),
+    Column("signup_reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("name", String(60), nullable=False),
+    Column("website", String(2000), nullable=True),
+    Column("redirect_uris", Text, nullable=False),
+    Column("scopes", String(2000), nullable=False),
+    Column("client_id", String(64), nullable=False, unique=True),
+    # Only a hash is kept: the secret is shown once, when the app is registered.
+    Column("client_secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column(
+        "application_id", IdType, ForeignKey("applications.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scopes", String(2000), nullable=False),
+    Column("code_challenge", String(128), nullable=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    # sha256 of the bearer token: a leaked database does not leak usable tokens.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column(
+        "application_id", IdType, ForeignKey("applications.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("scopes", String(2000), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_access_tokens_account_id_application_id", "account_id", "application_id"),
+)
+
+statuses = Table(
+    "statuses",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("in_reply_to_id", IdType, nullable=True),
+    Column("in_reply_to_account_id", IdType, nullable=True),
+    Column("reblog_of_id", IdType, nullable=True),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("content_html", Text, nullable=False, server_default=""),
+    Column("spoiler_text", Text, nullable=False, server_default=""),
+    Column("visibility", SmallInteger, nullable=False),
+    Column("sensitive", Boolean, nullable=False, server_default="0"),
+    Column("language", String(8), nullable=True),
+    Column("application_id", IdType, nullable=True),
+    Column("edited_at", UTCDateTime, nullable=True),
+    CheckConstraint("visibility BETWEEN 0 AND 3", name="visibility_range"),
+    # The account-statuses page and the home pull query walk this index newest-first
+    # (a B-tree scans backwards as well as forwards, so no DESC is needed).
+    Index("ix_statuses_account_id_id", "account_id", "id"),
+    # Thread walks (context) follow replies downwards.
+    Index(
+        "ix_statuses_in_reply_to_id",
+        "in_reply_to_id",
+        postgresql_where=text("in_reply_to_id IS NOT NULL"),
+        sqlite_where=text("in_reply_to_id IS NOT NULL"),
+    ),
+    # One boost per account per status, and "who boosted this" lists.
+    Index(
+        "ix_statuses_reblog_of_id_account_id",
+        "reblog_of_id",
+        "account_id",
+        unique=True,
+        postgresql_where=text("reblog_of_id IS NOT NULL"),
+        sqlite_where=text("reblog_of_id IS NOT NULL"),
+    ),
+)
+
+status_stats = Table(
+    "status_stats",
+    metadata,
+    Column("status_id", IdType, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("replies_count", Integer, nullable=False, server_default="0"),
+    Column("reblogs_count", Integer, nullable=False, server_default="0"),
+    Column("favourites_count", Integer, nullable=False, server_default="0"),
+)
+
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("status_id", IdType, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    # "Statuses that mention me" (notifications, direct visibility checks).
+    Index("ix_mentions_account_id_status_id", "account_id", "status_id"),
+)
+
+follows = Table(
+    "follows",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "target_account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("show_reblogs", Boolean, nullable=False, server_default="1"),
+    Column("notify", Boolean, nullable=False, server_default="0"),
+    # Unique pair, and the "whom do I follow" side of the home query: an index-only scan.
+    Index(
+        "ix_follows_account_id_target_account_id", "account_id", "target_account_id", unique=True
+    ),
+    # Followers page, newest follow first (keyset on the follow row's id).
+    Index("ix_follows_target_account_id_id", "target_account_id", "id"),
+    # Following page, newest follow first.
+    Index("ix_follows_account_id_id", "account_id", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("status_id", IdType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,1 @@
+"""Facts about this server: statistics and limits."""

@@ -1,0 +1,1 @@
+"""OAuth 2 applications, authorization codes and access tokens."""

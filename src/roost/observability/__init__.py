@@ -1,0 +1,1 @@
+"""Logs, metrics and health: what an operator sees of a running Roost."""

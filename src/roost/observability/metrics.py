@@ -1,0 +1,94 @@
+"""Prometheus metrics. Correct with several worker processes: `roost serve` sets
+PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client, every process
+writes its samples there, and /metrics merges them (prometheus-client's multiprocess
+mode). Without that variable (tests, one-off commands) the default registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextvars import ContextVar
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+QUERY_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0)
+
+http_requests = Counter(
+    "roost_http_requests_total",
+    "HTTP requests answered, by route template and status.",
+    ["method", "route", "status"],
+)
+http_duration = Histogram(
+    "roost_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and status.",
+    ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+db_queries = Counter(
+    "roost_db_queries_total",
+    "SQL statements executed, by database role and statement kind.",
+    ["role", "kind"],
+)
+db_query_duration = Histogram(
+    "roost_db_query_duration_seconds",
+    "Time to execute one SQL statement, by database role and statement kind.",
+    ["role", "kind"],
+    buckets=QUERY_BUCKETS,
+)
+
+_STATEMENT_KIND = re.compile(r"^\s*(\w+)")
+_KNOWN_KINDS = frozenset(
+    {"select", "insert", "update", "delete", "with", "begin", "commit", "rollback", "pragma"}
+)
+
+
+class QueryTally:
+    """Statements run on behalf of one request; shown in its log line."""
+
+    __slots__ = ("count", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+
+
+current_query_tally: ContextVar[QueryTally | None] = ContextVar("query_tally", default=None)
+
+
+def statement_kind(statement: str) -> str:
+    match = _STATEMENT_KIND.match(statement)
+    kind = match.group(1).lower() if match else "other"
+    return kind if kind in _KNOWN_KINDS else "other"
+
+
+def observe_query(role: str, statement: str, seconds: float) -> None:
+    kind = statement_kind(statement)
+    db_queries.labels(role, kind).inc()
+    db_query_duration.labels(role, kind).observe(seconds)
+    tally = current_query_tally.get()
+    if tally is not None:
+        tally.count += 1
+        tally.seconds += seconds
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    code = str(status)
+    http_requests.labels(method, route, code).inc()
+    http_duration.labels(method, route, code).observe(seconds)
+
+
+def render_latest() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,1 @@
+"""Statuses: posting, deleting, rendering, and who may see what."""

@@ -1,0 +1,163 @@
+"""Posting and deleting statuses. Each function runs inside the caller's transaction,
+and counters move with atomic `x = x + 1` updates in that same transaction: exact
+under concurrency, never recomputed with COUNT(*). (The event-log issue moves counter
+upkeep into a consumer; these helpers are the single place it happens today.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.clock import utcnow
+from roost.db.tables import account_stats, idempotency_keys, status_stats, statuses
+from roost.errors import ApiError, not_found
+from roost.ids import IdGenerator, shard_of
+from roost.statuses.html import render_plain_text
+from roost.statuses.visibility import visible_to
+
+IDEMPOTENCY_WINDOW = timedelta(hours=1)
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
+@dataclass(frozen=True)
+class StatusDraft:
+    text: str
+    visibility: int
+    spoiler_text: str = ""
+    sensitive: bool = False
+    language: str | None = None
+    in_reply_to_id: int | None = None
+    application_id: int | None = None
+
+
+def check_draft(draft: StatusDraft, max_chars: int) -> None:
+    if not draft.text.strip():
+        raise ApiError(422, "Validation failed: Text can't be blank")
+    # Mastodon counts the content warning against the same limit as the text.
+    if len(draft.text) + len(draft.spoiler_text) > max_chars:
+        raise ApiError(422, f"Validation failed: Text character limit of {max_chars} exceeded")
+    if draft.language is not None and not LANGUAGE_PATTERN.match(draft.language):
+        raise ApiError(422, "Validation failed: Language is not a valid ISO 639 code")
+
+
+async def _reserve_idempotency_key(
+    conn: AsyncConnection, account_id: int, key: str, status_id: int
+) -> int | None:
+    """Claims `key` for `status_id`; returns the id of the status already posted with
+    it within the window, if any. A concurrent request with the same key blocks on the
+    primary key until the first commits, then sees its status."""
+    now = utcnow()
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(idempotency_keys).values(
+                    account_id=account_id, key=key, status_id=status_id, created_at=now
+                )
+            )
+        return None
+    except IntegrityError:
+        pass
+    where = and_(idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == key)
+    existing = (await conn.execute(select(idempotency_keys).where(where))).one()
+    still_there = (
+        await conn.execute(select(statuses.c.id).where(statuses.c.id == existing.status_id))
+    ).first()
+    if existing.created_at > now - IDEMPOTENCY_WINDOW and still_there is not None:
+        return int(existing.status_id)
+    await conn.execute(
+        update(idempotency_keys).where(where).values(status_id=status_id, created_at=now)
+    )
+    return None
+
+
+async def create_status(
+    conn: AsyncConnection,
+    ids: IdGenerator,
+    author_id: int,
+    draft: StatusDraft,
+    *,
+    max_chars: int,
+    idempotency_key: str | None = None,
+) -> tuple[int, bool]:
+    """Returns (status id, created). `created` is False when the idempotency key
+    matched an earlier post, whose id is returned instead."""
+    check_draft(draft, max_chars)
+    status_id = ids.next_id(shard_of(author_id))
+    if idempotency_key is not None:
+        earlier = await _reserve_idempotency_key(conn, author_id, idempotency_key, status_id)
+        if earlier is not None:
+            return earlier, False
+    in_reply_to_account_id = None
+    if draft.in_reply_to_id is not None:
+        parent = (
+            await conn.execute(
+                select(statuses.c.account_id).where(
+                    statuses.c.id == draft.in_reply_to_id, visible_to(author_id)
+                )
+            )
+        ).first()
+        if parent is None:
+            raise not_found()
+        in_reply_to_account_id = parent.account_id
+    now = utcnow()
+    await conn.execute(
+        insert(statuses).values(
+            id=status_id,
+            account_id=author_id,
+            in_reply_to_id=draft.in_reply_to_id,
+            in_reply_to_account_id=in_reply_to_account_id,
+            text=draft.text,
+            content_html=render_plain_text(draft.text),
+            spoiler_text=draft.spoiler_text,
+            visibility=draft.visibility,
+            sensitive=draft.sensitive or bool(draft.spoiler_text),
+            language=draft.language,
+            application_id=draft.application_id,
+        )
+    )
+    await conn.execute(insert(status_stats).values(status_id=status_id))
+    await conn.execute(
+        update(account_stats)
+        .where(account_stats.c.account_id == author_id)
+        .values(statuses_count=account_stats.c.statuses_count + 1, last_status_at=now)
+    )
+    if draft.in_reply_to_id is not None:
+        await _bump_replies(conn, draft.in_reply_to_id, +1)
+    return status_id, True
+
+
+async def _bump_replies(conn: AsyncConnection, status_id: int, delta: int) -> None:
+    await conn.execute(
+        update(status_stats)
+        .where(status_stats.c.status_id == status_id)
+        .values(replies_count=status_stats.c.replies_count + delta)
+    )
+
+
+async def delete_status(conn: AsyncConnection, account_id: int, status_id: int) -> Row[Any]:
+    """Deletes the viewer's own status; anything else is a 404."""
+    row = (
+        await conn.execute(
+            delete(statuses)
+            .where(statuses.c.id == status_id, statuses.c.account_id == account_id)
+            .returning(*statuses.c)
+        )
+    ).first()
+    if row is None:
+        raise not_found()
+    await conn.execute(
+        update(account_stats)
+        .where(account_stats.c.account_id == account_id)
+        .values(statuses_count=account_stats.c.statuses_count - 1)
+    )
+    if row.in_reply_to_id is not None:
+        await _bump_replies(conn, row.in_reply_to_id, -1)
+    return row

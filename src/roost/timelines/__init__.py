@@ -1,0 +1,1 @@
+"""Timelines: which status ids make up a page."""
