@@ -1,0 +1,102 @@
+"""Shared fixtures. Every backend-dependent fixture is parametrised over the embedded
+default (SQLite) and PostgreSQL, so each test runs on both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from roost.app import create_app, prepare_database
+from roost.config import load_settings
+from roost.context import Roost
+from roost.db.migrate import upgrade
+from tests.support.server import RunningServer, start_server
+from tests.support.services import fresh_postgres_database
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[str]:
+    """A migrated, empty database of each kind, shared by the session."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "roost.sqlite3"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(url)
+        yield url
+    else:
+        with fresh_postgres_database() as raw_url:
+            url = raw_url.replace("postgresql://", "postgresql+psycopg://", 1)
+            upgrade(url)
+            yield url
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[RunningServer]:
+    """A real `roost serve` subprocess on that database."""
+    running = start_server(tmp_path_factory.mktemp("server"), database_url, migrate=False,
+                           ROOST_LOG_LEVEL="warning")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+async def app_roost(database_url: str, tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[tuple[Any, Roost]]:
+    """The ASGI app in-process (for counting statements), started with its lifespan."""
+    data_dir = tmp_path_factory.mktemp("inprocess")
+    settings = load_settings({"ROOST_DATA_DIR": str(data_dir),
+                              "ROOST_DATABASE_URL": database_url})
+    prepare_database(settings)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app, app.state.roost
+
+
+@pytest.fixture
+async def client(app_roost: tuple[Any, Roost]) -> AsyncIterator[httpx.AsyncClient]:
+    app, _ = app_roost
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roost.test") as http:
+        yield http
+
+
+class StatementCounter:
+    """Counts SQL statements on an engine while active (Zulip's query-count idea)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def report(self) -> str:
+        return "\n".join(f"{i + 1}. {s}" for i, s in enumerate(self.statements))
+
+
+@pytest.fixture
+def count_statements(app_roost: tuple[Any, Roost]) -> Iterator[StatementCounter]:
+    _, roost = app_roost
+    counter = StatementCounter()
+    engines = {roost.db.primary.sync_engine, roost.db.replica.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,90 @@
+"""A real Roost server in a subprocess, as a client would meet it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    database_url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def roost_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "roost", *args]
+
+
+def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "ROOST_DATA_DIR": str(data_dir), **extra}
+    if database_url is not None:
+        env["ROOST_DATABASE_URL"] = database_url
+    else:
+        env.pop("ROOST_DATABASE_URL", None)
+    return env
+
+
+def start_server(
+    data_dir: Path,
+    database_url: str | None,
+    *,
+    workers: int = 1,
+    migrate: bool = True,
+    **extra_env: str,
+) -> RunningServer:
+    env = server_env(data_dir, database_url, **extra_env)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate and database_url is not None and database_url.startswith("postgres"):
+        subprocess.run(roost_command("migrate"), env=env, check=True, capture_output=True)
+    port = free_port()
+    log_path = data_dir / f"server-{port}.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        roost_command("serve", "--port", str(port), "--workers", str(workers)),
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    server = RunningServer(url, database_url or "", data_dir, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"roost serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"roost serve did not become ready:\n{server.log()}")
