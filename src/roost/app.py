@@ -51,11 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lease = NodeLease(db)
         node = await lease.acquire()
         lease.start_renewing()
-        app.state.roost = Roost(settings=settings, db=db, ids=IdGenerator(node))
+        ids = IdGenerator(node)
+        app.state.roost = Roost(settings=settings, db=db, ids=ids)
         try:
             yield
         finally:
-            await lease.release()
+            await lease.release(free_after_ms=ids.last_issued_ms)
             await db.dispose()
 
     app = FastAPI(

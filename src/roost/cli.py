@@ -79,6 +79,7 @@ async def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     validation.check_password(problems, args.password)
     db = Database(settings.database_url)
     lease = NodeLease(db)
+    ids: IdGenerator | None = None
     try:
         problems.raise_if_any()
         ids = IdGenerator(await lease.acquire())
@@ -94,7 +95,7 @@ async def _create_user(args: argparse.Namespace, settings: Settings) -> int:
         print(f"roost: {exc.message}", file=sys.stderr)
         return 1
     finally:
-        await lease.release()
+        await lease.release(free_after_ms=ids.last_issued_ms if ids else 0)
         await db.dispose()
     print(f"Created @{args.name} (id {account_id}){' as an admin' if args.admin else ''}")
     return 0

@@ -94,7 +94,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"not {registrations!r}"
         )
     raw_limit = env.get("ROOST_MAX_STATUS_CHARS") or "500"
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100_000:
+    # isascii(): superscripts and non-Latin digits pass isdigit() but are not wanted here.
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 100_000:
         raise ConfigError(f"ROOST_MAX_STATUS_CHARS must be 1 to 100000, not {raw_limit!r}")
     return Settings(
         data_dir=data_dir,

@@ -55,7 +55,14 @@ class IdGenerator:
         self._clock = clock
         self._last_ms = 0
         self._sequence = 0
+        self._past_sequence = 0  # id_at's own counter: it must not rewind next_id's
         self._lock = threading.Lock()
+
+    @property
+    def last_issued_ms(self) -> int:
+        """The moment stamped on the latest id; ahead of the clock after borrowing, so
+        the node must not be handed to another process before then (db/nodes.py)."""
+        return self._last_ms
 
     def next_id(self, shard: int) -> int:
         if not 0 <= shard < SHARD_COUNT:
@@ -76,8 +83,8 @@ class IdGenerator:
     def id_at(self, moment_ms: int, shard: int) -> int:
         """An id stamped with a past moment (bulk loading history); unique per node."""
         with self._lock:
-            self._sequence = (self._sequence + 1) & MAX_SEQUENCE
-            return compose_id(moment_ms, shard, self.node, self._sequence)
+            self._past_sequence = (self._past_sequence + 1) & MAX_SEQUENCE
+            return compose_id(moment_ms, shard, self.node, self._past_sequence)
 
 
 def compose_id(unix_ms: int, shard: int, node: int, sequence: int) -> int:

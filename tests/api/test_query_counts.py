@@ -41,7 +41,7 @@ async def _count(client: httpx.AsyncClient, counter: StatementCounter, url: str,
 
 async def test_page_reads_are_constant(client: httpx.AsyncClient,
                                        count_statements: StatementCounter) -> None:
-    author, reader, ids = await _network(client)
+    author, reader, _ids = await _network(client)
     for url in (
         "/api/v1/timelines/home",
         f"/api/v1/accounts/{author.id}/statuses",

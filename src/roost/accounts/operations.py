@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Select, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,21 +27,27 @@ class NewAccount:
     admin: bool = False
 
 
+def availability_query(username: str, email: str) -> Select[Any]:
+    """The accounts holding this username or this email. Each side of the OR is a
+    unique-index lookup on one table (the email's account id comes from a scalar
+    subquery), so PostgreSQL ORs two index scans instead of joining both tables whole."""
+    email_owner = select(users.c.account_id).where(users.c.email_lower == email.lower())
+    return (
+        select(users.c.email_lower, accounts.c.username_lower)
+        .select_from(accounts.outerjoin(users, users.c.account_id == accounts.c.id))
+        .where(
+            or_(
+                accounts.c.username_lower == username.lower(),
+                accounts.c.id == email_owner.scalar_subquery(),
+            )
+        )
+    )
+
+
 async def check_available(
     conn: AsyncConnection, username: str, email: str, problems: Problems
 ) -> None:
-    taken = (
-        await conn.execute(
-            select(users.c.email_lower, accounts.c.username_lower)
-            .select_from(accounts.outerjoin(users, users.c.account_id == accounts.c.id))
-            .where(
-                or_(
-                    accounts.c.username_lower == username.lower(),
-                    users.c.email_lower == email.lower(),
-                )
-            )
-        )
-    ).all()
+    taken = (await conn.execute(availability_query(username, email))).all()
     if any(row.username_lower == username.lower() for row in taken):
         problems.add("username", "ERR_TAKEN", "has already been taken")
     if any(row.email_lower == email.lower() for row in taken):
@@ -87,17 +93,20 @@ async def create_account(conn: AsyncConnection, ids: IdGenerator, new: NewAccoun
     return account_id
 
 
+def login_query(login: str) -> Select[Any]:
+    """The user whose email or username is `login`: two unique-index lookups ORed (the
+    username's account id comes from a scalar subquery), never a join of both tables."""
+    lowered = login.strip().lower()
+    named = select(accounts.c.id).where(accounts.c.username_lower == lowered)
+    return select(users).where(
+        or_(users.c.email_lower == lowered, users.c.account_id == named.scalar_subquery())
+    )
+
+
 async def authenticate(conn: AsyncConnection, login: str, password: str) -> Any | None:
     """The user row for an email (or username) and password, or None. Takes the same
     time whether or not the account exists."""
-    lowered = login.strip().lower()
-    row = (
-        await conn.execute(
-            select(users)
-            .select_from(users.join(accounts, accounts.c.id == users.c.account_id))
-            .where(or_(users.c.email_lower == lowered, accounts.c.username_lower == lowered))
-        )
-    ).first()
+    row = (await conn.execute(login_query(login))).first()
     ok = await verify_password(row.password_hash if row is not None else None, password)
     return row if ok else None
 

@@ -22,10 +22,20 @@ def _with_stats() -> Select[Any]:
     ).select_from(accounts.join(account_stats, account_stats.c.account_id == accounts.c.id))
 
 
+def account_query(account_id: int) -> Select[Any]:
+    return _with_stats().where(accounts.c.id == account_id)
+
+
+def accounts_query(account_ids: Iterable[int]) -> Select[Any]:
+    return _with_stats().where(accounts.c.id.in_(set(account_ids)))
+
+
+def username_query(username: str) -> Select[Any]:
+    return _with_stats().where(accounts.c.username_lower == username.lower())
+
+
 async def get_account(conn: AsyncConnection, account_id: int) -> Row[Any] | None:
-    row: Row[Any] | None = (
-        await conn.execute(_with_stats().where(accounts.c.id == account_id))
-    ).first()
+    row: Row[Any] | None = (await conn.execute(account_query(account_id))).first()
     return row
 
 
@@ -33,13 +43,12 @@ async def get_accounts(conn: AsyncConnection, account_ids: Iterable[int]) -> dic
     wanted = set(account_ids)
     if not wanted:
         return {}
-    rows = (await conn.execute(_with_stats().where(accounts.c.id.in_(wanted)))).all()
+    rows = (await conn.execute(accounts_query(wanted))).all()
     return {row.id: row for row in rows}
 
 
 async def find_by_username(conn: AsyncConnection, username: str) -> Row[Any] | None:
-    query = _with_stats().where(accounts.c.username_lower == username.lower())
-    row: Row[Any] | None = (await conn.execute(query)).first()
+    row: Row[Any] | None = (await conn.execute(username_query(username))).first()
     return row
 
 

@@ -52,5 +52,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", path=request.url.path)
-        return JSONResponse({"error": "Internal server error"}, status_code=500)
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", path=request.url.path, request_id=request_id)
+        # This answer is sent outside ObservabilityMiddleware (by Starlette's outermost
+        # ServerErrorMiddleware), so the request id that middleware adds is set here.
+        return JSONResponse(
+            {"error": "Internal server error"},
+            status_code=500,
+            headers={"X-Request-Id": request_id} if request_id else None,
+        )

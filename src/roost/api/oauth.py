@@ -24,6 +24,7 @@ from roost.api.context import base_url, roost_of
 from roost.api.mastodon import entities
 from roost.api.params import Params, parse, read_params
 from roost.api.responses import JSONResponse
+from roost.errors import ApiError
 from roost.oauth import operations as oauth
 from roost.oauth.scopes import ALL_SCOPES, InvalidScope, parse_scopes, subset_of
 from roost.security.tokens import matches, sign
@@ -84,6 +85,15 @@ class TokenParams(Params):
     password: str | None = Field(default=None, max_length=1024)
 
 
+async def _token_params(request: Request) -> TokenParams:
+    """Parameter problems answered in the OAuth format, as invalid_request."""
+    try:
+        return await parse(request, TokenParams)
+    except ApiError as exc:
+        status = 413 if exc.status == 413 else 400
+        raise OAuthError("invalid_request", exc.message, status) from exc
+
+
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
@@ -91,6 +101,8 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     try:
         client_id, _, secret = base64.b64decode(value).decode().partition(":")
     except ValueError:
+        return None
+    if "\x00" in client_id or "\x00" in secret:
         return None
     return client_id, secret
 
@@ -114,7 +126,9 @@ async def token(request: Request) -> Response:
 
 
 async def _token(request: Request) -> Response:
-    params = await parse(request, TokenParams)
+    params = await _token_params(request)
+    if not params.grant_type:
+        raise OAuthError("invalid_request", "Missing required parameter: grant_type")
     client_id, client_secret = _basic_credentials(request) or (
         params.client_id,
         params.client_secret,
@@ -162,7 +176,10 @@ async def _token(request: Request) -> Response:
 
 @router.post("/oauth/revoke")
 async def revoke(request: Request) -> Response:
-    params = await parse(request, TokenParams)
+    try:
+        params = await _token_params(request)
+    except OAuthError as exc:
+        return oauth_error_response(exc)
     raw = await read_params(request)
     token_value = raw.get("token")
     client_id, client_secret = _basic_credentials(request) or (
@@ -192,6 +209,14 @@ class AuthorizeParams(Params):
     state: str | None = Field(default=None, max_length=2000)
     code_challenge: str | None = Field(default=None, max_length=128)
     code_challenge_method: str | None = Field(default=None, max_length=16)
+
+
+async def _authorize_params(request: Request) -> AuthorizeParams:
+    """Parameter problems shown on the error page, like any other bad authorize request."""
+    try:
+        return await parse(request, AuthorizeParams)
+    except ApiError as exc:
+        raise OAuthError("invalid_request", exc.message) from exc
 
 
 def _form_signature(secret: str, issued: str, params: AuthorizeParams) -> str:
@@ -231,8 +256,8 @@ def _error_page(request: Request, exc: OAuthError) -> HTMLResponse:
 
 @router.get("/oauth/authorize", response_class=HTMLResponse)
 async def authorize_page(request: Request) -> Response:
-    params = await parse(request, AuthorizeParams)
     try:
+        params = await _authorize_params(request)
         app, scopes = await _check_authorize(request, params)
     except OAuthError as exc:
         return _error_page(request, exc)
@@ -254,16 +279,19 @@ async def authorize_page(request: Request) -> Response:
 
 @router.post("/oauth/authorize", response_class=HTMLResponse)
 async def authorize_submit(request: Request) -> Response:
-    params = await parse(request, AuthorizeParams)
-    form = await read_params(request)
     try:
+        params = await _authorize_params(request)
         app, scopes = await _check_authorize(request, params)
     except OAuthError as exc:
         return _error_page(request, exc)
+    form = await read_params(request)
     roost = roost_of(request)
     issued = str(form.get("issued", ""))
     expected = _form_signature(roost.settings.secret_key, issued, params)
-    fresh = issued.isdigit() and time.time() - int(issued) < FORM_LIFETIME_S
+    # isascii() and a length cap: "²" passes isdigit() but int() cannot read it, and
+    # int() refuses more than 4300 digits.
+    readable = issued.isascii() and issued.isdigit() and len(issued) <= 12
+    fresh = readable and time.time() - int(issued) < FORM_LIFETIME_S
     if not fresh or not matches(expected, str(form.get("signature", ""))):
         return _error_page(
             request, OAuthError("invalid_request", "This form has expired; please start again")

@@ -13,6 +13,7 @@ id on followers/following), which is why clients must follow the Link header.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,13 +32,17 @@ def _id_param(params: dict[str, Any], name: str) -> int | None:
     return value
 
 
+_LIMIT = re.compile(r"-?[0-9]{1,10}")
+
+
 def page_from(params: dict[str, Any], *, default: int, maximum: int) -> Page:
     raw_limit = params.get("limit")
     if raw_limit is None or raw_limit == "":
         limit = default
     else:
         text = str(raw_limit).strip()
-        if isinstance(raw_limit, bool) or not text.lstrip("-").isdigit() or len(text) > 10:
+        # ASCII digits only: "--5" or "²" pass str.isdigit() checks but not int().
+        if isinstance(raw_limit, bool) or not _LIMIT.fullmatch(text):
             raise ApiError(422, "Validation failed: limit must be a number")
         limit = min(max(int(text), 1), maximum)
     return Page(

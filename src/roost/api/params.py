@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, TypeVar, get_args
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import orjson
 from fastapi import Request
@@ -60,9 +61,11 @@ def nest(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
             if isinstance(node, list):
                 # Only `a[]` (append) is supported below a list; `a[][b]` is not Mastodon's.
                 raise MalformedParams(f"Unsupported parameter name: {key}")
+            if part == "":
+                # Only a final `[]` appends (handled below); `a[][b]` and `a[][]` (lists
+                # of hashes or of lists) are not something Mastodon's clients send.
+                raise MalformedParams(f"Unsupported parameter name: {key}")
             if last:
-                if part == "":
-                    raise MalformedParams(f"Unsupported parameter name: {key}")
                 node[part] = value
             elif following == "" and index + 1 == len(parts) - 1:
                 existing = node.get(part)
@@ -91,13 +94,36 @@ async def read_params(request: Request) -> dict[str, Any]:
         if content_type == "application/json" or content_type.endswith("+json"):
             merged.update(await _json_body(request))
         elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            if content_type != "multipart/form-data" and len(await request.body()) > MAX_BODY_BYTES:
+                raise ApiError(413, "Request body is too large")
             try:
-                form = await request.form(max_files=16, max_fields=MAX_KEYS)
+                form = await request.form(
+                    max_files=16, max_fields=MAX_KEYS, max_part_size=MAX_BODY_BYTES
+                )
             except Exception as exc:  # multipart parser errors are client errors
+                if "maximum size" in str(exc):
+                    raise ApiError(413, "Request body is too large") from exc
                 raise MalformedParams("Malformed form body") from exc
             merged.update(nest(form.multi_items()))
+    _reject_nul(merged)
     request.scope["roost.params"] = merged
     return merged
+
+
+def _reject_nul(params: dict[str, Any]) -> None:
+    """No text column can store U+0000 (PostgreSQL refuses it), and no client means it.
+    Iterative, as JSON bodies may nest deeper than Python's recursion limit."""
+    pending: list[Any] = [params]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise MalformedParams("Parameters must not contain NUL characters")
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -160,4 +186,7 @@ class Params(BaseModel):
 
 
 def _accepts_text(annotation: Any) -> bool:
-    return annotation is str or str in get_args(annotation)
+    # `str | None` accepts text; `list[str]` or `dict[str, str]` does not.
+    if get_origin(annotation) in (Union, UnionType):
+        return str in get_args(annotation)
+    return annotation is str

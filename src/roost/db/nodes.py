@@ -83,7 +83,10 @@ class NodeLease:
                 # A database blip: the lease is still good for minutes; try again later.
                 log.exception("id node lease renewal failed", node=self.node)
 
-    async def release(self) -> None:
+    async def release(self, *, free_after_ms: int = 0) -> None:
+        """Gives the node back. `free_after_ms` is the generator's last_issued_ms: after a
+        burst it has stamped ids with moments the clock has not reached yet, and a
+        successor on this node must not stamp those moments again."""
         if self._renewer is not None:
             self._renewer.cancel()
         if self.node is None:
@@ -92,6 +95,6 @@ class NodeLease:
             await conn.execute(
                 update(id_nodes)
                 .where(and_(id_nodes.c.node_id == self.node, id_nodes.c.holder == self.holder))
-                .values(expires_at_ms=0)
+                .values(expires_at_ms=free_after_ms)
             )
         self.node = None

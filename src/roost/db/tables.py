@@ -162,8 +162,10 @@ statuses = Table(
     Column("edited_at", UTCDateTime, nullable=True),
     CheckConstraint("visibility BETWEEN 0 AND 3", name="visibility_range"),
     # The account-statuses page and the home pull query walk this index newest-first
-    # (a B-tree scans backwards as well as forwards, so no DESC is needed).
-    Index("ix_statuses_account_id_id", "account_id", "id"),
+    # (a B-tree scans backwards as well as forwards, so no DESC is needed). visibility
+    # rides along so that the visibility predicate is decided in the index: those two
+    # read only index pages (an index-only scan) and the table only for the page's rows.
+    Index("ix_statuses_account_id_id_visibility", "account_id", "id", "visibility"),
     # Thread walks (context) follow replies downwards.
     Index(
         "ix_statuses_in_reply_to_id",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import Select, and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -110,9 +110,10 @@ async def issue_token(
     return token, row
 
 
-async def lookup_token(conn: AsyncConnection, token: str) -> TokenInfo | None:
-    """One statement: the token and, for a user token, the user's standing."""
-    query = (
+def token_query(token: str) -> Select[Any]:
+    """The unrevoked token with this value and, for a user token, the user's standing;
+    found by the unique index on the token's hash."""
+    return (
         select(
             access_tokens.c.id,
             access_tokens.c.application_id,
@@ -126,7 +127,11 @@ async def lookup_token(conn: AsyncConnection, token: str) -> TokenInfo | None:
         )
         .where(access_tokens.c.token_hash == digest(token), access_tokens.c.revoked_at.is_(None))
     )
-    row = (await conn.execute(query)).first()
+
+
+async def lookup_token(conn: AsyncConnection, token: str) -> TokenInfo | None:
+    """One statement: the token and, for a user token, the user's standing."""
+    row = (await conn.execute(token_query(token))).first()
     if row is None:
         return None
     return TokenInfo(

@@ -24,7 +24,9 @@ from roost.statuses.html import render_plain_text
 from roost.statuses.visibility import visible_to
 
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
-LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+# ISO 639 with an optional region or script ("pt-BR", "zh-Hant"): at most 8 characters,
+# the width of the language columns.
+LANGUAGE_PATTERN = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,4})?")
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def check_draft(draft: StatusDraft, max_chars: int) -> None:
     # Mastodon counts the content warning against the same limit as the text.
     if len(draft.text) + len(draft.spoiler_text) > max_chars:
         raise ApiError(422, f"Validation failed: Text character limit of {max_chars} exceeded")
-    if draft.language is not None and not LANGUAGE_PATTERN.match(draft.language):
+    if draft.language is not None and not LANGUAGE_PATTERN.fullmatch(draft.language):
         raise ApiError(422, "Validation failed: Language is not a valid ISO 639 code")
 
 

@@ -28,6 +28,7 @@ from roost.security.passwords import hash_password
 from roost.social import operations as social_ops
 from roost.social import queries as social_queries
 from roost.statuses import queries as status_queries
+from roost.statuses.operations import LANGUAGE_PATTERN
 
 router = APIRouter()
 
@@ -116,6 +117,12 @@ class ProfileParams(Params):
     source: SourceParams | None = None
 
 
+def _field_position(key: str) -> int:
+    # isascii() and a length cap: "²" passes isdigit() but not int(), and int() refuses
+    # strings of more than 4300 digits.
+    return int(key) if key.isascii() and key.isdigit() and len(key) <= 9 else 0
+
+
 def _profile_changes(params: ProfileParams) -> dict[str, Any]:
     changes: dict[str, Any] = params.model_dump(
         include={"display_name", "note", "locked", "bot", "discoverable"}, exclude_none=True
@@ -123,17 +130,15 @@ def _profile_changes(params: ProfileParams) -> dict[str, Any]:
     if params.fields_attributes is not None:
         raw = params.fields_attributes
         # Rails-style hashes ({"0": {...}, "1": {...}}) keep their numeric order.
-        items = (
-            [raw[k] for k in sorted(raw, key=lambda k: int(k) if k.isdigit() else 0)]
-            if isinstance(raw, dict)
-            else raw
-        )
+        items = [raw[k] for k in sorted(raw, key=_field_position)] if isinstance(raw, dict) else raw
         fields = [{"name": f.name, "value": f.value} for f in items if f.name or f.value]
         if len(fields) > validation.FIELDS_MAX:
             raise ApiError(422, f"Validation failed: Fields are limited to {validation.FIELDS_MAX}")
         changes["fields"] = fields
     if params.source is not None:
         source = params.source
+        if source.language and not LANGUAGE_PATTERN.fullmatch(source.language):
+            raise ApiError(422, "Validation failed: Language is not a valid ISO 639 code")
         for key, value in (
             ("default_privacy", source.privacy),
             ("default_sensitive", source.sensitive),
@@ -188,6 +193,21 @@ async def relationships(
     async with roost_of(request).db.read() as conn:
         found = await social_queries.relationships(conn, viewer.account_id, ids)
     return [entities.relationship(rel) for rel in found]
+
+
+@router.get("/api/v1/accounts")
+async def get_accounts(
+    request: Request, viewer: Viewer | None = Depends(optional("read:accounts"))
+) -> list[dict[str, Any]]:
+    raw = (await read_params(request)).get("id", [])
+    values = raw if isinstance(raw, list) else [raw]
+    if len(values) > 40:
+        raise ApiError(422, "Validation failed: at most 40 ids at once")
+    ids = list(dict.fromkeys(parsed for value in values if (parsed := parse_id(value)) is not None))
+    async with roost_of(request).db.read() as conn:
+        found = await account_queries.get_accounts(conn, ids)
+    base = base_url(request)
+    return [entities.account(found[i], base) for i in ids if i in found]
 
 
 @router.get("/api/v1/accounts/{account_id}")

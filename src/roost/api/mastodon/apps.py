@@ -33,7 +33,10 @@ def _redirect_uris(raw: str | list[str] | None) -> list[str]:
     for uri in uris:
         if uri == OOB_REDIRECT:
             continue
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = urlsplit("")
         if (
             not parts.scheme
             or not (parts.netloc or parts.path)
@@ -44,12 +47,26 @@ def _redirect_uris(raw: str | list[str] | None) -> list[str]:
     return uris
 
 
+def _website(raw: str | None) -> str | None:
+    """Blank, or an http(s) URL with a host, as Mastodon's URL validator requires."""
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ApiError(422, "Validation failed: Website is invalid")
+    return raw
+
+
 @router.post("/api/v1/apps")
 async def create_app(request: Request) -> dict[str, Any]:
     params = await parse(request, AppParams)
     if not params.client_name or not params.client_name.strip():
         raise ApiError(422, "Validation failed: Name can't be blank")
     uris = _redirect_uris(params.redirect_uris)
+    website = _website(params.website)
     try:
         scopes = parse_scopes(params.scopes)
     except InvalidScope as exc:
@@ -62,7 +79,7 @@ async def create_app(request: Request) -> dict[str, Any]:
             name=params.client_name.strip(),
             redirect_uris=uris,
             scopes=scopes,
-            website=params.website or None,
+            website=website,
         )
     return entities.application(row, client_secret=secret)
 

@@ -51,8 +51,10 @@ async def create_status(
     params = await parse(request, StatusParams)
     _unsupported(params)
     key = request.headers.get("idempotency-key")
-    if key is not None and not 0 < len(key) <= IDEMPOTENCY_KEY_MAX:
-        raise ApiError(422, "Validation failed: Idempotency-Key must be 1 to 128 characters")
+    if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX and key.isprintable()):
+        raise ApiError(
+            422, "Validation failed: Idempotency-Key must be 1 to 128 printable characters"
+        )
     in_reply_to = None
     if params.in_reply_to_id is not None:
         in_reply_to = parse_id(params.in_reply_to_id)
@@ -60,10 +62,14 @@ async def create_status(
             raise not_found()
     roost = roost_of(request)
     async with roost.db.write() as conn:
-        visibility_name = params.visibility
-        if visibility_name is None:
+        # Unspecified visibility and language fall back to the poster's preferences.
+        visibility_name, language = params.visibility, params.language or None
+        if visibility_name is None or language is None:
             user = await get_user(conn, viewer.account_id)
-            visibility_name = user.default_privacy if user is not None else "public"
+            if visibility_name is None:
+                visibility_name = user.default_privacy if user is not None else "public"
+            if language is None and user is not None:
+                language = user.default_language or None
         if visibility_name not in VISIBILITY_VALUES:
             raise ApiError(422, "Validation failed: Visibility is not included in the list")
         draft = status_ops.StatusDraft(
@@ -71,7 +77,7 @@ async def create_status(
             visibility=VISIBILITY_VALUES[visibility_name],
             spoiler_text=params.spoiler_text,
             sensitive=params.sensitive,
-            language=params.language or None,
+            language=language,
             in_reply_to_id=in_reply_to,
             application_id=viewer.token.application_id,
         )
