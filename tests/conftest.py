@@ -14,9 +14,8 @@ from sqlalchemy import event
 from roost.app import create_app, prepare_database
 from roost.config import load_settings
 from roost.context import Roost
-from roost.db.migrate import upgrade
 from tests.support.server import RunningServer, start_server
-from tests.support.services import fresh_postgres_database
+from tests.support.services import migrated_database
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -25,16 +24,8 @@ BACKENDS = ["sqlite", "postgresql"]
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[str]:
     """A migrated, empty database of each kind, shared by the session."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("sqlite") / "roost.sqlite3"
-        url = f"sqlite+aiosqlite:///{path}"
-        upgrade(url)
+    with migrated_database(request.param, tmp_path_factory.mktemp("db")) as url:
         yield url
-    else:
-        with fresh_postgres_database() as raw_url:
-            url = raw_url.replace("postgresql://", "postgresql+psycopg://", 1)
-            upgrade(url)
-            yield url
 
 
 @pytest.fixture(scope="session")

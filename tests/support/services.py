@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -34,6 +35,23 @@ def unavailable(service: str, reason: str) -> None:
 def _with_database(url: str, database: str) -> str:
     base, _, _old = url.rpartition("/")
     return f"{base}/{database}"
+
+
+@contextmanager
+def migrated_database(kind: str, scratch_dir: Path) -> Iterator[str]:
+    """An empty database of `kind` ("sqlite" or "postgresql") at the newest schema,
+    as an async SQLAlchemy URL; a PostgreSQL one is dropped afterwards."""
+    from roost.db.migrate import upgrade
+
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{scratch_dir / 'roost.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    with fresh_postgres_database() as raw_url:
+        url = raw_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        upgrade(url)
+        yield url
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, select, update
 
 from roost.db.engine import Database
-from roost.db.migrate import sync_url, upgrade
+from roost.db.migrate import sync_url
 from roost.db.nodes import LEASE_MS, NodeLease, NoFreeNode
 from roost.db.tables import id_nodes
 from roost.ids import (
@@ -35,7 +35,7 @@ from roost.ids import (
     shard_of,
     unix_ms_of,
 )
-from tests.support.services import fresh_postgres_database
+from tests.support.services import migrated_database
 
 T0 = 1_700_000_000_000  # a fixed moment in 2023, well inside the id range
 
@@ -249,15 +249,8 @@ def test_parse_id(raw: object, expected: int | None) -> None:
 def lease_database_url(request: pytest.FixtureRequest,
                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh, migrated database of each kind, used only by this module."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('ids') / 'ids.sqlite3'}"
-        upgrade(url)
+    with migrated_database(request.param, tmp_path_factory.mktemp("ids")) as url:
         yield url
-    else:
-        with fresh_postgres_database() as raw_url:
-            url = raw_url.replace("postgresql://", "postgresql+psycopg://", 1)
-            upgrade(url)
-            yield url
 
 
 @pytest.fixture

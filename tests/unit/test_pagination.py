@@ -54,12 +54,17 @@ def test_ids_are_read() -> None:
 
 
 @pytest.mark.parametrize("name", ["max_id", "since_id", "min_id"])
-@pytest.mark.parametrize("raw", ["abc", "-1", "0", str(MAX_ID + 1), "١٢٣", True])
+@pytest.mark.parametrize("raw", ["abc", "-1", "00x", str(MAX_ID + 1), "١٢٣", True])
 def test_bad_ids_are_422(name: str, raw: object) -> None:
     with pytest.raises(ApiError) as caught:
         page_from({name: raw}, default=20, maximum=40)
     assert caught.value.status == 422
     assert caught.value.message == f"Validation failed: {name} must be an id"
+
+
+@pytest.mark.parametrize("name", ["max_id", "since_id", "min_id"])
+def test_zero_is_below_every_id(name: str) -> None:
+    assert getattr(page_from({name: "0"}, default=20, maximum=40), name) == 0
 
 
 # --- Page.apply / arrange on a real table -------------------------------------------------

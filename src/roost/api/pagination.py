@@ -26,7 +26,8 @@ def _id_param(params: dict[str, Any], name: str) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    value = parse_id(raw)
+    # 0 is below every id: Mastodon clients send min_id=0 to start from the oldest.
+    value = 0 if raw in ("0", 0) and not isinstance(raw, bool) else parse_id(raw)
     if value is None:
         raise ApiError(422, f"Validation failed: {name} must be an id")
     return value

@@ -17,12 +17,11 @@ from roost.accounts import validation
 from roost.api.auth import Viewer, optional, require, require_app, viewer_account_id
 from roost.api.context import base_url, host_of, roost_of
 from roost.api.mastodon import entities
-from roost.api.mastodon.common import paged, path_id, status_page
+from roost.api.mastodon.common import id_list, paged, path_id, status_page
 from roost.api.pagination import page_from
 from roost.api.params import Params, parse, read_params
 from roost.api.responses import JSONResponse
 from roost.errors import ApiError, forbidden, not_found
-from roost.ids import parse_id
 from roost.oauth.operations import issue_token
 from roost.security.passwords import hash_password
 from roost.social import operations as social_ops
@@ -185,11 +184,7 @@ async def lookup(
 async def relationships(
     request: Request, viewer: Viewer = Depends(require("read:follows"))
 ) -> list[dict[str, Any]]:
-    raw = (await read_params(request)).get("id", [])
-    values = raw if isinstance(raw, list) else [raw]
-    if len(values) > 100:
-        raise ApiError(422, "Validation failed: at most 100 ids at once")
-    ids = [parsed for value in values if (parsed := parse_id(value)) is not None]
+    ids = await id_list(request, maximum=100)
     async with roost_of(request).db.read() as conn:
         found = await social_queries.relationships(conn, viewer.account_id, ids)
     return [entities.relationship(rel) for rel in found]
@@ -199,11 +194,7 @@ async def relationships(
 async def get_accounts(
     request: Request, viewer: Viewer | None = Depends(optional("read:accounts"))
 ) -> list[dict[str, Any]]:
-    raw = (await read_params(request)).get("id", [])
-    values = raw if isinstance(raw, list) else [raw]
-    if len(values) > 40:
-        raise ApiError(422, "Validation failed: at most 40 ids at once")
-    ids = list(dict.fromkeys(parsed for value in values if (parsed := parse_id(value)) is not None))
+    ids = await id_list(request, maximum=40)
     async with roost_of(request).db.read() as conn:
         found = await account_queries.get_accounts(conn, ids)
     base = base_url(request)

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.api.context import base_url
 from roost.api.mastodon import entities
 from roost.api.pagination import link_header
+from roost.api.params import read_params
 from roost.api.responses import JSONResponse
-from roost.errors import not_found
+from roost.errors import ApiError, not_found
 from roost.ids import parse_id
 from roost.statuses.queries import hydrate
 
@@ -24,6 +25,18 @@ def path_id(raw: str) -> int:
     if value is None:
         raise not_found()
     return value
+
+
+async def id_list(request: Request, maximum: int) -> list[int]:
+    """The `id[]` parameter of a multi-get, de-duplicated, in the order asked; values
+    that cannot be ids are left out (they match nothing), more than `maximum` is a 422."""
+    raw = (await read_params(request)).get("id", [])
+    values = raw if isinstance(raw, list) else [raw]
+    if len(values) > maximum:
+        raise ApiError(422, f"Validation failed: at most {maximum} ids at once")
+    return list(
+        dict.fromkeys(parsed for value in values if (parsed := parse_id(value)) is not None)
+    )
 
 
 def paged(

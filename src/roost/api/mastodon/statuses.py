@@ -11,8 +11,8 @@ from roost.accounts.queries import get_user
 from roost.api.auth import Viewer, optional, require, viewer_account_id
 from roost.api.context import base_url, roost_of
 from roost.api.mastodon import entities
-from roost.api.mastodon.common import path_id
-from roost.api.params import Params, parse, read_params
+from roost.api.mastodon.common import id_list, path_id
+from roost.api.params import Params, parse
 from roost.errors import ApiError, not_found
 from roost.ids import parse_id
 from roost.statuses import operations as status_ops
@@ -98,11 +98,7 @@ async def create_status(
 async def get_statuses(
     request: Request, viewer: Viewer | None = Depends(optional("read:statuses"))
 ) -> list[dict[str, Any]]:
-    raw = (await read_params(request)).get("id", [])
-    values = raw if isinstance(raw, list) else [raw]
-    if len(values) > 40:
-        raise ApiError(422, "Validation failed: at most 40 ids at once")
-    ids = [parsed for value in values if (parsed := parse_id(value)) is not None]
+    ids = await id_list(request, maximum=40)
     viewer_id = viewer_account_id(viewer)
     async with roost_of(request).db.read() as conn:
         views = await status_queries.hydrate(conn, ids, viewer_id)
