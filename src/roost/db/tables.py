@@ -230,3 +230,141 @@ idempotency_keys = Table(
     Column("status_id", IdType, nullable=False),
     Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
 )
+
+# --- interactions, the social graph's other edges, notifications (issue: social core) ---
+
+favourites = Table(
+    "favourites",
+    metadata,
+    # The id is the favourite's own, time-ordered: GET /favourites pages by it.
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("status_id", IdType, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=False),
+    # One like per account per status; also the viewer-flag lookup (account, status).
+    Index("ix_favourites_account_id_status_id", "account_id", "status_id", unique=True),
+    # The viewer's favourites page, newest first.
+    Index("ix_favourites_account_id_id", "account_id", "id"),
+    # favourited_by, newest first.
+    Index("ix_favourites_status_id_id", "status_id", "id"),
+)
+
+bookmarks = Table(
+    "bookmarks",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("status_id", IdType, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_bookmarks_account_id_status_id", "account_id", "status_id", unique=True),
+    Index("ix_bookmarks_account_id_id", "account_id", "id"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    # Hashtags match case-insensitively; the first spelling used is kept for display.
+    Column("name_lower", String(100), nullable=False, unique=True),
+)
+
+status_tags = Table(
+    "status_tags",
+    metadata,
+    # (tag_id, status_id) as the key serves the tag timeline newest-first.
+    Column("tag_id", IdType, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column("status_id", IdType, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    # The tags of a page of statuses (hydration).
+    Index("ix_status_tags_status_id", "status_id"),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "target_account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    ),
+    # The pair is the visibility check in both directions; also the blocks list.
+    Index("ix_blocks_account_id_target_account_id", "account_id", "target_account_id", unique=True),
+    Index("ix_blocks_target_account_id_account_id", "target_account_id", "account_id"),
+    Index("ix_blocks_account_id_id", "account_id", "id"),
+)
+
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "target_account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("hide_notifications", Boolean, nullable=False, server_default="1"),
+    # NULL: until unmuted. Expired mutes are ignored by every query, and cleaned later.
+    Column("expires_at", UTCDateTime, nullable=True),
+    Index("ix_mutes_account_id_target_account_id", "account_id", "target_account_id", unique=True),
+    Index("ix_mutes_account_id_id", "account_id", "id"),
+)
+
+follow_requests = Table(
+    "follow_requests",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "target_account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("show_reblogs", Boolean, nullable=False, server_default="1"),
+    Column("notify", Boolean, nullable=False, server_default="0"),
+    Index(
+        "ix_follow_requests_account_id_target_account_id",
+        "account_id",
+        "target_account_id",
+        unique=True,
+    ),
+    # A locked account's pending requests, newest first.
+    Index("ix_follow_requests_target_account_id_id", "target_account_id", "id"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "from_account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    ),
+    # mention, status, reblog, follow, follow_request, favourite, poll, update
+    Column("type", String(20), nullable=False),
+    Column("status_id", IdType, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=True),
+    # The row that caused it (a favourite, follow, follow request or status id), so that
+    # undoing the action removes the notification, and one action notifies once.
+    Column("activity_id", IdType, nullable=False),
+    Index("ix_notifications_account_id_id", "account_id", "id"),
+    Index("ix_notifications_activity_id_account_id", "activity_id", "account_id", unique=True),
+)
+
+markers = Table(
+    "markers",
+    metadata,
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("timeline", String(20), primary_key=True),
+    Column("last_read_id", IdType, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+status_edits = Table(
+    "status_edits",
+    metadata,
+    # One row per earlier version; its time-ordered id is when that version was replaced.
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("status_id", IdType, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", IdType, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("content_html", Text, nullable=False),
+    Column("spoiler_text", Text, nullable=False, server_default=""),
+    Column("sensitive", Boolean, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_status_edits_status_id_id", "status_id", "id"),
+)

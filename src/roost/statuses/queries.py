@@ -1,21 +1,31 @@
 """Reads of statuses in a constant number of statements, whatever the page size:
-one for the ids of a page, one for those statuses with their counters, one for their
-authors. Every read filters through visibility.visible_to.
+one for the ids of a page, then `hydrate`'s fixed set (statuses, boosted originals,
+authors, mentions, tags, viewer flags). Every read filters through
+visibility.visible_to.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, literal, select
+from sqlalchemy import CompoundSelect, Select, literal, select, union_all
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.accounts.queries import get_accounts
-from roost.db.tables import status_stats, statuses
+from roost.db.tables import (
+    accounts,
+    bookmarks,
+    favourites,
+    mentions,
+    status_stats,
+    status_tags,
+    statuses,
+    tags,
+)
 from roost.paging import Page
 from roost.statuses.visibility import visible_to
 
@@ -27,10 +37,15 @@ DESCENDANTS_DEPTH_LIMIT = 100
 
 @dataclass(frozen=True)
 class StatusView:
-    """A status with everything its entity needs."""
+    """A status with everything its entity needs for one viewer."""
 
     status: Row[Any]
     account: Row[Any]
+    reblog: StatusView | None = None
+    mentions: tuple[Row[Any], ...] = ()
+    tags: tuple[Row[Any], ...] = ()
+    # Which of "favourited", "reblogged", "bookmarked" hold for the viewer.
+    flags: frozenset[str] = frozenset()
 
 
 _STATUS_WITH_STATS = select(
@@ -41,25 +56,102 @@ _STATUS_WITH_STATS = select(
 ).select_from(statuses.join(status_stats, status_stats.c.status_id == statuses.c.id))
 
 
-def statuses_query(status_ids: Sequence[int], viewer_id: int | None) -> Select[Any]:
+def statuses_query(status_ids: Iterable[int], viewer_id: int | None) -> Select[Any]:
     """The visible ones of `status_ids` with their counters (any order)."""
     return _STATUS_WITH_STATS.where(statuses.c.id.in_(set(status_ids)), visible_to(viewer_id))
+
+
+def viewer_flags_query(viewer_id: int, status_ids: Iterable[int]) -> CompoundSelect[Any]:
+    """(status_id, flag) for the viewer's likes, bookmarks and boosts among the ids."""
+    wanted = set(status_ids)
+    return union_all(
+        select(favourites.c.status_id, literal("favourited").label("flag")).where(
+            favourites.c.account_id == viewer_id, favourites.c.status_id.in_(wanted)
+        ),
+        select(bookmarks.c.status_id, literal("bookmarked")).where(
+            bookmarks.c.account_id == viewer_id, bookmarks.c.status_id.in_(wanted)
+        ),
+        select(statuses.c.reblog_of_id, literal("reblogged")).where(
+            statuses.c.account_id == viewer_id, statuses.c.reblog_of_id.in_(wanted)
+        ),
+    )
+
+
+def mentions_query(status_ids: Iterable[int]) -> Select[Any]:
+    return (
+        select(mentions.c.status_id, accounts.c.id, accounts.c.username)
+        .join(accounts, accounts.c.id == mentions.c.account_id)
+        .where(mentions.c.status_id.in_(set(status_ids)))
+    )
+
+
+def tags_query(status_ids: Iterable[int]) -> Select[Any]:
+    return (
+        select(status_tags.c.status_id, tags.c.name)
+        .join(tags, tags.c.id == status_tags.c.tag_id)
+        .where(status_tags.c.status_id.in_(set(status_ids)))
+    )
+
+
+def _grouped(rows: Sequence[Row[Any]]) -> dict[int, tuple[Row[Any], ...]]:
+    grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row.status_id].append(row)
+    return {key: tuple(value) for key, value in grouped.items()}
 
 
 async def hydrate(
     conn: AsyncConnection, status_ids: Sequence[int], viewer_id: int | None
 ) -> list[StatusView]:
-    """The visible ones of `status_ids`, in the given order, in two statements."""
+    """The visible ones of `status_ids`, in the given order, with everything their
+    entities need, in at most six statements whatever their number: the statuses, the
+    statuses they boost, all their authors, mentions, tags, and the viewer's flags.
+    A boost whose original the viewer may not see is dropped with it."""
     if not status_ids:
         return []
-    rows = (await conn.execute(statuses_query(status_ids, viewer_id))).all()
-    by_id = {row.id: row for row in rows}
-    authors = await get_accounts(conn, {row.account_id for row in rows})
-    return [
-        StatusView(status=by_id[sid], account=authors[by_id[sid].account_id])
-        for sid in status_ids
-        if sid in by_id and by_id[sid].account_id in authors
-    ]
+    rows = {
+        row.id: row for row in (await conn.execute(statuses_query(status_ids, viewer_id))).all()
+    }
+    boosted = {row.reblog_of_id for row in rows.values() if row.reblog_of_id is not None}
+    originals = (
+        {row.id: row for row in (await conn.execute(statuses_query(boosted, viewer_id))).all()}
+        if boosted
+        else {}
+    )
+    everything = {**rows, **originals}
+    authors = await get_accounts(conn, {row.account_id for row in everything.values()})
+    content_ids = [sid for sid, row in everything.items() if row.reblog_of_id is None]
+    mention_rows = _grouped((await conn.execute(mentions_query(content_ids))).all())
+    tag_rows = _grouped((await conn.execute(tags_query(content_ids))).all())
+    flags: dict[int, set[str]] = defaultdict(set)
+    if viewer_id is not None:
+        for status_id, flag in (
+            await conn.execute(viewer_flags_query(viewer_id, content_ids))
+        ).all():
+            flags[status_id].add(flag)
+
+    def view(row: Row[Any], reblog: StatusView | None = None) -> StatusView:
+        return StatusView(
+            status=row,
+            account=authors[row.account_id],
+            reblog=reblog,
+            mentions=mention_rows.get(row.id, ()),
+            tags=tag_rows.get(row.id, ()),
+            flags=frozenset(flags.get(row.id, ())),
+        )
+
+    result = []
+    for sid in status_ids:
+        row = rows.get(sid)
+        if row is None or row.account_id not in authors:
+            continue
+        if row.reblog_of_id is None:
+            result.append(view(row))
+            continue
+        original = originals.get(row.reblog_of_id)
+        if original is not None and original.account_id in authors:
+            result.append(view(row, reblog=view(original)))
+    return result
 
 
 async def get_status(

@@ -3,25 +3,35 @@
 - public, unlisted: anyone (unlisted only stays off public listings, which the
   listing queries handle themselves);
 - private: the author, the author's followers, and accounts mentioned in it;
-- direct: the author and the accounts mentioned in it.
+- direct: the author and the accounts mentioned in it;
+- and never across a block, in either direction: someone who blocked you, or whom
+  you blocked, is invisible to you and you to them.
 
 `visible_to` is a SQL predicate, so every list filters in the database with its
 indexes; a single status is fetched through the same predicate, so "not visible"
-and "does not exist" are the same empty result and the same 404.
+and "does not exist" are the same empty result and the same 404. A boost is visible
+when both the boost and the boosted status are (statuses.queries.hydrate checks the
+second).
+
+Mutes are not privacy: a muted account's posts stay reachable by link, but drop out
+of the muter's home, public and tag timelines and notifications (`not_muted_by`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Table, and_, exists, false, not_, or_, select
 from sqlalchemy.sql.selectable import Alias
 
+from roost.clock import utcnow
 from roost.db.tables import (
     VISIBILITY_DIRECT,
     VISIBILITY_PRIVATE,
     VISIBILITY_PUBLIC,
     VISIBILITY_UNLISTED,
+    blocks,
     follows,
     mentions,
+    mutes,
     statuses,
 )
 
@@ -32,6 +42,35 @@ VISIBILITY_NAMES = {
     VISIBILITY_DIRECT: "direct",
 }
 VISIBILITY_VALUES = {name: value for value, name in VISIBILITY_NAMES.items()}
+
+AccountColumn = ColumnElement[int]
+
+
+def blocked_between(viewer_id: int, account_id: AccountColumn) -> ColumnElement[bool]:
+    """True when either side has blocked the other (both directions use an index)."""
+    return or_(
+        exists(select(blocks.c.id).where(blocks.c.account_id == viewer_id,
+                                         blocks.c.target_account_id == account_id)),
+        exists(select(blocks.c.id).where(blocks.c.account_id == account_id,
+                                         blocks.c.target_account_id == viewer_id)),
+    )
+
+
+def muted_by(viewer_id: int, account_id: AccountColumn) -> ColumnElement[bool]:
+    """True when the viewer has a mute on the account that has not expired."""
+    return exists(
+        select(mutes.c.id).where(
+            mutes.c.account_id == viewer_id,
+            mutes.c.target_account_id == account_id,
+            or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > utcnow()),
+        )
+    )
+
+
+def not_muted_by(viewer_id: int | None, account_id: AccountColumn) -> ColumnElement[bool]:
+    if viewer_id is None:
+        return not_(false())
+    return not_(muted_by(viewer_id, account_id))
 
 
 def visible_to(viewer_id: int | None, status: Table | Alias = statuses) -> ColumnElement[bool]:
@@ -49,12 +88,13 @@ def visible_to(viewer_id: int | None, status: Table | Alias = statuses) -> Colum
             mentions.c.status_id == s.id, mentions.c.account_id == viewer_id
         )
     )
-    return or_(
+    readable = or_(
         open_to_all,
         s.account_id == viewer_id,
         and_(s.visibility == VISIBILITY_PRIVATE, or_(follows_author, mentioned)),
         and_(s.visibility == VISIBILITY_DIRECT, mentioned),
     )
+    return and_(readable, not_(blocked_between(viewer_id, s.account_id)))
 
 
 def nothing() -> ColumnElement[bool]:

@@ -1,0 +1,1 @@
+"""Notifications: who is told what, and reading them back."""
