@@ -43,8 +43,10 @@ async def app_roost(database_url: str, tmp_path_factory: pytest.TempPathFactory
                     ) -> AsyncIterator[tuple[Any, Roost]]:
     """The ASGI app in-process (for counting statements), started with its lifespan."""
     data_dir = tmp_path_factory.mktemp("inprocess")
+    # Rate limits off, as in every server the suite starts (tests/support/server.py).
     settings = load_settings({"ROOST_DATA_DIR": str(data_dir),
-                              "ROOST_DATABASE_URL": database_url})
+                              "ROOST_DATABASE_URL": database_url,
+                              "ROOST_RATE_LIMITS": "off"})
     prepare_database(settings)
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -13,6 +13,11 @@ from roost import __version__
 from roost.api import health, oauth
 from roost.api.errors import install_error_handlers
 from roost.api.mastodon import accounts, apps, instance, statuses, timelines
+from roost.api.mastodon import interactions as interactions_api
+from roost.api.mastodon import markers as markers_api
+from roost.api.mastodon import notifications as notifications_api
+from roost.api.mastodon import relationships as relationships_api
+from roost.api.mastodon import tags as tags_api
 from roost.api.responses import JSONResponse
 from roost.config import Settings, load_settings
 from roost.context import Roost
@@ -22,6 +27,7 @@ from roost.db.nodes import NodeLease
 from roost.ids import IdGenerator
 from roost.observability.logging import configure_logging
 from roost.observability.middleware import ObservabilityMiddleware
+from roost.resilience.ratelimit import RateLimitMiddleware, RateLimitRules, build_limiter
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -44,6 +50,11 @@ def prepare_database(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    limiter = (
+        build_limiter(settings.redis_url, settings.rate_limit_key_prefix)
+        if settings.rate_limits
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await lease.release(free_after_ms=ids.last_issued_ms)
             await db.dispose()
+            if limiter is not None:
+                await limiter.close()
 
     app = FastAPI(
         title="Roost",
@@ -74,7 +87,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, oauth, apps, accounts, statuses, timelines, instance):
         app.include_router(module.router)
+    app.include_router(interactions_api.router)
+    app.include_router(relationships_api.router)
+    app.include_router(notifications_api.router)
+    app.include_router(markers_api.router)
+    app.include_router(tags_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if limiter is not None:
+        # Inside ObservabilityMiddleware (added after, so outermost): a 429 is logged too.
+        app.add_middleware(
+            RateLimitMiddleware,
+            limiter=limiter,
+            rules=RateLimitRules(
+                requests=settings.rate_limit_requests,
+                period=settings.rate_limit_period,
+                signups=settings.rate_limit_signups,
+                signup_period=settings.rate_limit_signup_period,
+            ),
+        )
     app.add_middleware(ObservabilityMiddleware)
     return app
 

@@ -31,6 +31,14 @@ class Settings:
     password_grant: bool
     max_status_chars: int
     log_level: str
+    # Rate limits (resilience/ratelimit.py, docs/ratelimits.md): requests per period
+    # (seconds) per account or anonymous IP, and sign-ups per period per IP.
+    rate_limits: bool = True
+    rate_limit_requests: int = 300
+    rate_limit_period: int = 300
+    rate_limit_signups: int = 5
+    rate_limit_signup_period: int = 1800
+    rate_limit_key_prefix: str = "roost:rl:"
 
     @property
     def is_sqlite(self) -> bool:
@@ -46,6 +54,15 @@ def _bool(name: str, raw: str | None, default: bool) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be on or off, not {raw!r}")
+
+
+def _positive(name: str, raw: str | None, default: int) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1_000_000_000:
+        raise ConfigError(f"{name} must be a whole number from 1 to 1000000000, not {raw!r}")
+    return int(text)
 
 
 def normalise_database_url(url: str) -> str:
@@ -107,4 +124,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         password_grant=_bool("ROOST_PASSWORD_GRANT", env.get("ROOST_PASSWORD_GRANT"), True),
         max_status_chars=int(raw_limit),
         log_level=(env.get("ROOST_LOG_LEVEL") or "info").lower(),
+        rate_limits=_bool("ROOST_RATE_LIMITS", env.get("ROOST_RATE_LIMITS"), True),
+        rate_limit_requests=_positive(
+            "ROOST_RATE_LIMIT_REQUESTS", env.get("ROOST_RATE_LIMIT_REQUESTS"), 300
+        ),
+        rate_limit_period=_positive(
+            "ROOST_RATE_LIMIT_PERIOD", env.get("ROOST_RATE_LIMIT_PERIOD"), 300
+        ),
+        rate_limit_signups=_positive(
+            "ROOST_RATE_LIMIT_SIGNUPS", env.get("ROOST_RATE_LIMIT_SIGNUPS"), 5
+        ),
+        rate_limit_signup_period=_positive(
+            "ROOST_RATE_LIMIT_SIGNUP_PERIOD", env.get("ROOST_RATE_LIMIT_SIGNUP_PERIOD"), 1800
+        ),
+        rate_limit_key_prefix=env.get("ROOST_RATE_LIMIT_KEY_PREFIX") or "roost:rl:",
     )

@@ -489,7 +489,10 @@ def test_post_read_thread_and_delete(server: RunningServer, app: AppCredentials)
     assert [s.id for s in batch] == [nested.id, root.id]
     answer = bob.api.status_reply(nested, "replying the Mastodon.py way")
     assert answer.in_reply_to_id == nested.id
-    assert answer.content.startswith(f"<p>@{alice.username} replying")
+    # status_reply adds the @mention, which links to the account (tests/api/test_content.py).
+    assert answer.content.startswith('<p><span class="h-card" translate="no">')
+    assert f"@<span>{alice.username}</span></a></span> replying" in answer.content
+    assert [str(m.id) for m in answer.mentions] == [str(alice.id)]
     bob.api.status_delete(answer)
 
     deleted = alice.api.status_delete(nested)

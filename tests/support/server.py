@@ -45,7 +45,9 @@ def roost_command(*args: str) -> list[str]:
 
 
 def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "ROOST_DATA_DIR": str(data_dir), **extra}
+    # Rate limits are off unless a test turns them on: the suite sends far more than
+    # 300 requests per 5 minutes from 127.0.0.1 (tests/api/test_rate_limits.py).
+    env = {**os.environ, "ROOST_RATE_LIMITS": "off", "ROOST_DATA_DIR": str(data_dir), **extra}
     if database_url is not None:
         env["ROOST_DATABASE_URL"] = database_url
     else:

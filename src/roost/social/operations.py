@@ -1,4 +1,9 @@
-"""Follow and unfollow, with both sides' counters kept exact in the same transaction."""
+"""Follow and unfollow, with both sides' counters kept exact in the same transaction.
+
+Following a locked account files a follow request instead (social/follow_requests.py
+authorizes or rejects it); nobody can follow across a block (social/blocks.py).
+Every follow and request notifies its target, and undoing it withdraws that.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.db.tables import account_stats, accounts, follows
-from roost.errors import ApiError, not_found
+from roost.db.tables import account_stats, accounts, follow_requests, follows
+from roost.errors import ApiError, forbidden, not_found
 from roost.ids import IdGenerator, shard_of
+from roost.notifications.operations import notify as send_notification
+from roost.notifications.operations import withdraw
+from roost.statuses.visibility import blocked_between
 
 
 async def _bump(conn: AsyncConnection, account_id: int, column: str, delta: int) -> None:
@@ -17,6 +25,79 @@ async def _bump(conn: AsyncConnection, account_id: int, column: str, delta: int)
         update(account_stats)
         .where(account_stats.c.account_id == account_id)
         .values({column: counter + delta})
+    )
+
+
+async def create_follow(
+    conn: AsyncConnection,
+    ids: IdGenerator,
+    follower_id: int,
+    target_id: int,
+    options: dict[str, bool],
+) -> int | None:
+    """Inserts the follow, moves both counters and notifies the target; returns the
+    follow's id, or None when a concurrent identical follow won (same outcome)."""
+    follow_id = ids.next_id(shard_of(follower_id))
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(follows).values(
+                    id=follow_id,
+                    account_id=follower_id,
+                    target_account_id=target_id,
+                    **options,
+                )
+            )
+    except IntegrityError:
+        return None
+    await _bump(conn, follower_id, "following_count", +1)
+    await _bump(conn, target_id, "followers_count", +1)
+    await send_notification(
+        conn, ids, recipient_id=target_id, from_account_id=follower_id, type="follow",
+        activity_id=follow_id,
+    )
+    return follow_id
+
+
+async def _request_follow(
+    conn: AsyncConnection,
+    ids: IdGenerator,
+    follower_id: int,
+    target_id: int,
+    options: dict[str, bool],
+) -> None:
+    existing = (
+        await conn.execute(
+            select(follow_requests.c.id).where(
+                follow_requests.c.account_id == follower_id,
+                follow_requests.c.target_account_id == target_id,
+            )
+        )
+    ).first()
+    if existing is not None:
+        if options:
+            await conn.execute(
+                update(follow_requests)
+                .where(follow_requests.c.id == existing.id)
+                .values(options)
+            )
+        return
+    request_id = ids.next_id(shard_of(follower_id))
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(follow_requests).values(
+                    id=request_id,
+                    account_id=follower_id,
+                    target_account_id=target_id,
+                    **options,
+                )
+            )
+    except IntegrityError:
+        return  # a concurrent identical request won
+    await send_notification(
+        conn, ids, recipient_id=target_id, from_account_id=follower_id, type="follow_request",
+        activity_id=request_id,
     )
 
 
@@ -29,12 +110,20 @@ async def follow(
     show_reblogs: bool | None = None,
     notify: bool | None = None,
 ) -> None:
-    """Idempotent: following again only updates the options given."""
+    """Idempotent: following again only updates the options given. A locked target
+    gets a follow request (or its options updated) unless already followed."""
     if follower_id == target_id:
         raise ApiError(403, "You cannot follow yourself")
-    target = (await conn.execute(select(accounts.c.id).where(accounts.c.id == target_id))).first()
+    target = (
+        await conn.execute(
+            select(accounts.c.id, accounts.c.locked, blocked_between(follower_id, accounts.c.id)
+                   .label("blocked")).where(accounts.c.id == target_id)
+        )
+    ).first()
     if target is None:
         raise not_found()
+    if target.blocked:
+        raise forbidden()
     options = {
         key: value
         for key, value in (("show_reblogs", show_reblogs), ("notify", notify))
@@ -51,24 +140,15 @@ async def follow(
         if options:
             await conn.execute(update(follows).where(follows.c.id == existing.id).values(options))
         return
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                insert(follows).values(
-                    id=ids.next_id(shard_of(follower_id)),
-                    account_id=follower_id,
-                    target_account_id=target_id,
-                    **options,
-                )
-            )
-    except IntegrityError:
-        return  # a concurrent identical follow won; the outcome is the same
-    await _bump(conn, follower_id, "following_count", +1)
-    await _bump(conn, target_id, "followers_count", +1)
+    if target.locked:
+        await _request_follow(conn, ids, follower_id, target_id, options)
+        return
+    await create_follow(conn, ids, follower_id, target_id, options)
 
 
 async def unfollow(conn: AsyncConnection, follower_id: int, target_id: int) -> None:
-    """Idempotent: unfollowing someone not followed changes nothing."""
+    """Idempotent: unfollowing someone not followed changes nothing. Also cancels a
+    pending follow request."""
     removed = (
         await conn.execute(
             delete(follows)
@@ -79,3 +159,16 @@ async def unfollow(conn: AsyncConnection, follower_id: int, target_id: int) -> N
     if removed is not None:
         await _bump(conn, follower_id, "following_count", -1)
         await _bump(conn, target_id, "followers_count", -1)
+        await withdraw(conn, removed.id)
+    cancelled = (
+        await conn.execute(
+            delete(follow_requests)
+            .where(
+                follow_requests.c.account_id == follower_id,
+                follow_requests.c.target_account_id == target_id,
+            )
+            .returning(follow_requests.c.id)
+        )
+    ).first()
+    if cancelled is not None:
+        await withdraw(conn, cancelled.id)

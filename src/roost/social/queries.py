@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import CompoundSelect, Select, false, literal_column, or_, select, union_all
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.accounts.queries import get_accounts
-from roost.db.tables import accounts, follows
+from roost.clock import utcnow
+from roost.db.tables import accounts, blocks, follow_requests, follows, mutes
 from roost.paging import Page
 
 
@@ -22,14 +23,45 @@ class Relationship:
     showing_reblogs: bool = False
     notifying: bool = False
     followed_by: bool = False
+    blocking: bool = False
+    blocked_by: bool = False
+    muting: bool = False
+    muting_notifications: bool = False
+    requested: bool = False
+    requested_by: bool = False
 
 
-def relationships_query(viewer_id: int, wanted: Sequence[int]) -> Select[Any]:
-    return select(follows).where(
-        or_(
-            and_(follows.c.account_id == viewer_id, follows.c.target_account_id.in_(wanted)),
-            and_(follows.c.target_account_id == viewer_id, follows.c.account_id.in_(wanted)),
-        )
+def _edges(table: Any, kind: str, viewer_id: int, wanted: Sequence[int],
+           first: Any, second: Any, *extra: Any) -> list[Select[Any]]:
+    """(kind, other_id, first, second) for the viewer's edges out to `wanted` and in
+    from them, each side served by the table's (account_id, target_account_id) index
+    or its reverse."""
+    outgoing = select(
+        literal_column(f"'{kind}'").label("kind"),
+        table.c.target_account_id.label("other_id"),
+        first.label("first"),
+        second.label("second"),
+    ).where(table.c.account_id == viewer_id, table.c.target_account_id.in_(wanted), *extra)
+    incoming = select(literal_column(f"'{kind}_by'"), table.c.account_id, first, second).where(
+        table.c.target_account_id == viewer_id, table.c.account_id.in_(wanted), *extra)
+    return [outgoing, incoming]
+
+
+def relationships_query(viewer_id: int, wanted: Sequence[int]) -> CompoundSelect[Any]:
+    """Every edge between the viewer and `wanted`, both ways, in one statement."""
+    no = false()
+    return union_all(
+        *_edges(follows, "follow", viewer_id, wanted, follows.c.show_reblogs, follows.c.notify),
+        *_edges(follow_requests, "request", viewer_id, wanted, follow_requests.c.show_reblogs,
+                follow_requests.c.notify),
+        *_edges(blocks, "block", viewer_id, wanted, no, no),
+        select(
+            literal_column("'mute'"), mutes.c.target_account_id, mutes.c.hide_notifications, no
+        ).where(
+            mutes.c.account_id == viewer_id,
+            mutes.c.target_account_id.in_(wanted),
+            or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > utcnow()),
+        ),
     )
 
 
@@ -37,8 +69,8 @@ async def relationships(
     conn: AsyncConnection, viewer_id: int, account_ids: Sequence[int]
 ) -> list[Relationship]:
     """Both directions for every existing account (unknown ids are left out, as
-    Mastodon does), in two statements: the ids by primary key, then the follows,
-    served by the (account_id, target_account_id) index both ways round."""
+    Mastodon does), in two statements: the ids by primary key, then every follow,
+    follow request, block and (unexpired) mute between the viewer and them."""
     wanted = list(dict.fromkeys(account_ids))
     if not wanted:
         return []
@@ -49,18 +81,25 @@ async def relationships(
     if not wanted:
         return []
     rows = (await conn.execute(relationships_query(viewer_id, wanted))).all()
-    outgoing = {row.target_account_id: row for row in rows if row.account_id == viewer_id}
-    incoming = {row.account_id for row in rows if row.target_account_id == viewer_id}
+    edges = {(row.kind, row.other_id): row for row in rows}
     result = []
     for account_id in wanted:
-        out = outgoing.get(account_id)
+        # A pending request shows the options it will follow with, as in Mastodon.
+        out = edges.get(("follow", account_id)) or edges.get(("request", account_id))
+        mute = edges.get(("mute", account_id))
         result.append(
             Relationship(
                 account_id=account_id,
-                following=out is not None,
-                showing_reblogs=bool(out.show_reblogs) if out is not None else False,
-                notifying=bool(out.notify) if out is not None else False,
-                followed_by=account_id in incoming,
+                following=("follow", account_id) in edges,
+                showing_reblogs=bool(out.first) if out is not None else False,
+                notifying=bool(out.second) if out is not None else False,
+                followed_by=("follow_by", account_id) in edges,
+                blocking=("block", account_id) in edges,
+                blocked_by=("block_by", account_id) in edges,
+                muting=mute is not None,
+                muting_notifications=bool(mute.first) if mute is not None else False,
+                requested=("request", account_id) in edges,
+                requested_by=("request_by", account_id) in edges,
             )
         )
     return result

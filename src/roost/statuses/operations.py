@@ -20,7 +20,9 @@ from roost.clock import utcnow
 from roost.db.tables import account_stats, idempotency_keys, status_stats, statuses
 from roost.errors import ApiError, not_found
 from roost.ids import IdGenerator, shard_of
-from roost.statuses.html import render_plain_text
+from roost.notifications.operations import notify
+from roost.statuses import content as status_content
+from roost.statuses import interactions
 from roost.statuses.visibility import visible_to
 
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
@@ -88,9 +90,11 @@ async def create_status(
     *,
     max_chars: int,
     idempotency_key: str | None = None,
+    base: str = "",
 ) -> tuple[int, bool]:
     """Returns (status id, created). `created` is False when the idempotency key
-    matched an earlier post, whose id is returned instead."""
+    matched an earlier post, whose id is returned instead. `base` is the public base
+    URL that mention and hashtag links are rendered with (statuses.content)."""
     check_draft(draft, max_chars)
     status_id = ids.next_id(shard_of(author_id))
     if idempotency_key is not None:
@@ -110,6 +114,7 @@ async def create_status(
             raise not_found()
         in_reply_to_account_id = parent.account_id
     now = utcnow()
+    content = await status_content.prepare(conn, ids, draft.text, base)
     await conn.execute(
         insert(statuses).values(
             id=status_id,
@@ -117,7 +122,7 @@ async def create_status(
             in_reply_to_id=draft.in_reply_to_id,
             in_reply_to_account_id=in_reply_to_account_id,
             text=draft.text,
-            content_html=render_plain_text(draft.text),
+            content_html=content.html,
             spoiler_text=draft.spoiler_text,
             visibility=draft.visibility,
             sensitive=draft.sensitive or bool(draft.spoiler_text),
@@ -133,6 +138,17 @@ async def create_status(
     )
     if draft.in_reply_to_id is not None:
         await _bump_replies(conn, draft.in_reply_to_id, +1)
+    for account_id in await status_content.store(conn, status_id, content):
+        # Mentioned accounts can see the status (visible_to); notify() skips blocks.
+        await notify(
+            conn,
+            ids,
+            recipient_id=account_id,
+            from_account_id=author_id,
+            type="mention",
+            activity_id=status_id,
+            status_id=status_id,
+        )
     return status_id, True
 
 
@@ -162,4 +178,8 @@ async def delete_status(conn: AsyncConnection, account_id: int, status_id: int) 
     )
     if row.in_reply_to_id is not None:
         await _bump_replies(conn, row.in_reply_to_id, -1)
+    if row.reblog_of_id is not None:
+        await interactions.boost_removed(conn, row.id, row.reblog_of_id)  # = unreblog
+    else:
+        await interactions.delete_boosts_of(conn, row.id)
     return row

@@ -73,6 +73,18 @@ def not_muted_by(viewer_id: int | None, account_id: AccountColumn) -> ColumnElem
     return not_(muted_by(viewer_id, account_id))
 
 
+def boost_of_muted(viewer_id: int, status: Table | Alias = statuses) -> ColumnElement[bool]:
+    """True for a boost of a status whose author the viewer has muted (unexpired).
+    Only boosts have reblog_of_id, so for any other status the lookup finds nothing
+    by primary key at once."""
+    boosted = statuses.alias("boosted")
+    return exists(
+        select(boosted.c.id).where(
+            boosted.c.id == status.c.reblog_of_id, muted_by(viewer_id, boosted.c.account_id)
+        )
+    )
+
+
 def visible_to(viewer_id: int | None, status: Table | Alias = statuses) -> ColumnElement[bool]:
     s = status.c
     open_to_all = s.visibility.in_((VISIBILITY_PUBLIC, VISIBILITY_UNLISTED))

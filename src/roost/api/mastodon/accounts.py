@@ -24,6 +24,7 @@ from roost.api.responses import JSONResponse
 from roost.errors import ApiError, forbidden, not_found
 from roost.oauth.operations import issue_token
 from roost.security.passwords import hash_password
+from roost.social import follow_requests
 from roost.social import operations as social_ops
 from roost.social import queries as social_queries
 from roost.statuses import queries as status_queries
@@ -90,9 +91,12 @@ async def verify_credentials(
     async with roost_of(request).db.read() as conn:
         row = await account_queries.get_account(conn, viewer.account_id)
         user = await account_queries.get_user(conn, viewer.account_id)
+        pending = await follow_requests.pending_count(conn, viewer.account_id)
     if row is None or user is None:
         raise not_found()
-    return entities.credential_account(row, user, base_url(request))
+    return entities.credential_account(
+        row, user, base_url(request), follow_requests_count=pending
+    )
 
 
 class FieldParams(Params):
@@ -161,8 +165,11 @@ async def update_credentials(
         await account_ops.update_profile(conn, viewer.account_id, changes)
         row = await account_queries.get_account(conn, viewer.account_id)
         user = await account_queries.get_user(conn, viewer.account_id)
+        pending = await follow_requests.pending_count(conn, viewer.account_id)
     assert row is not None and user is not None
-    return entities.credential_account(row, user, base_url(request))
+    return entities.credential_account(
+        row, user, base_url(request), follow_requests_count=pending
+    )
 
 
 @router.get("/api/v1/accounts/lookup")

@@ -52,12 +52,19 @@ def paged(
 
 
 async def status_page(
-    request: Request, conn: AsyncConnection, status_ids: Sequence[int], viewer_id: int | None
+    request: Request,
+    conn: AsyncConnection,
+    status_ids: Sequence[int],
+    viewer_id: int | None,
+    keys: tuple[int | None, int | None] | None = None,
 ) -> JSONResponse:
-    """A page of statuses keyed by their own ids, hydrated in constant statements."""
+    """A page of statuses keyed by their own ids (or by `keys`, the first and last
+    keys of a page some of whose rows were left out), hydrated in constant statements."""
     views = await hydrate(conn, status_ids, viewer_id)
     base = base_url(request)
     body = [entities.status(view, base, viewer_id=viewer_id) for view in views]
     first = status_ids[0] if status_ids else None
     last = status_ids[-1] if status_ids else None
+    if keys is not None:
+        first, last = keys
     return paged(request, body, first, last)

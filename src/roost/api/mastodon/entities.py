@@ -11,9 +11,11 @@ from sqlalchemy.engine import Row
 from roost.clock import iso, iso_date
 from roost.ids import datetime_of
 from roost.social.queries import Relationship
-from roost.statuses.html import render_plain_text
+from roost.statuses.edits import Version
+from roost.statuses.html import hashtag_url, render_plain_text
 from roost.statuses.queries import StatusView
 from roost.statuses.visibility import VISIBILITY_NAMES
+from roost.timelines.tag import TagInfo
 
 MISSING_AVATAR = "/static/avatar-missing.png"
 MISSING_HEADER = "/static/header-missing.png"
@@ -70,7 +72,9 @@ def account(row: Row[Any], base: str) -> dict[str, Any]:
     }
 
 
-def credential_account(row: Row[Any], user: Row[Any], base: str) -> dict[str, Any]:
+def credential_account(
+    row: Row[Any], user: Row[Any], base: str, *, follow_requests_count: int = 0
+) -> dict[str, Any]:
     entity = account(row, base)
     entity["source"] = {
         "privacy": user.default_privacy,
@@ -81,7 +85,7 @@ def credential_account(row: Row[Any], user: Row[Any], base: str) -> dict[str, An
             {"name": f.get("name", ""), "value": f.get("value", ""), "verified_at": None}
             for f in (row.fields or [])
         ],
-        "follow_requests_count": 0,
+        "follow_requests_count": follow_requests_count,
         "hide_collections": False,
         "discoverable": bool(row.discoverable),
         "indexable": bool(row.discoverable),
@@ -121,12 +125,16 @@ def status(
         "quotes_count": 0,
         "edited_at": iso(row.edited_at),
         "content": row.content_html,
-        "reblog": None,
+        "reblog": (
+            status(view.reblog, base, viewer_id=viewer_id) if view.reblog is not None else None
+        ),
         "application": None,
         "account": account(author, base),
         "media_attachments": [],
-        "mentions": [],
-        "tags": [],
+        "mentions": [mention(m, base) for m in view.mentions],
+        "tags": [
+            {"name": t.name, "url": hashtag_url(base, t.name)} for t in view.tags
+        ],
         "emojis": [],
         "card": None,
         "poll": None,
@@ -134,10 +142,10 @@ def status(
     }
     if viewer_id is not None:
         entity.update(
-            favourited=False,
-            reblogged=False,
+            favourited="favourited" in view.flags,
+            reblogged="reblogged" in view.flags,
             muted=False,
-            bookmarked=False,
+            bookmarked="bookmarked" in view.flags,
         )
         if viewer_id == author.id:
             entity["pinned"] = False
@@ -154,12 +162,12 @@ def relationship(rel: Relationship) -> dict[str, Any]:
         "notifying": rel.notifying,
         "languages": None,
         "followed_by": rel.followed_by,
-        "blocking": False,
-        "blocked_by": False,
-        "muting": False,
-        "muting_notifications": False,
-        "requested": False,
-        "requested_by": False,
+        "blocking": rel.blocking,
+        "blocked_by": rel.blocked_by,
+        "muting": rel.muting,
+        "muting_notifications": rel.muting_notifications,
+        "requested": rel.requested,
+        "requested_by": rel.requested_by,
         "domain_blocking": False,
         "endorsed": False,
         "note": "",
@@ -190,3 +198,74 @@ def application(row: Row[Any], *, client_secret: str | None = None) -> dict[str,
         entity["client_secret"] = client_secret
         entity["client_secret_expires_at"] = 0
     return entity
+
+
+def notification(
+    row: Row[Any], from_account: Row[Any], status_view: StatusView | None, base: str
+) -> dict[str, Any]:
+    """A Notification; created_at comes from its time-ordered id."""
+    entity: dict[str, Any] = {
+        "id": str(row.id),
+        "type": row.type,
+        "group_key": f"ungrouped-{row.id}",
+        "created_at": iso(datetime_of(row.id)),
+        "account": account(from_account, base),
+    }
+    if status_view is not None:
+        entity["status"] = status(status_view, base, viewer_id=row.account_id)
+    return entity
+
+
+def marker(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "last_read_id": str(row.last_read_id),
+        "version": row.version,
+        "updated_at": iso(row.updated_at),
+    }
+
+
+# --- mentions, hashtags, edits (statuses/content.py, statuses/edits.py) ---
+
+
+def mention(row: Row[Any], base: str) -> dict[str, Any]:
+    """Status.mentions[]: a row of statuses.queries.mentions_query."""
+    return {
+        "id": str(row.id),
+        "username": row.username,
+        "url": f"{base}/@{row.username}",
+        "acct": row.username,
+    }
+
+
+def tag(info: TagInfo, base: str) -> dict[str, Any]:
+    """Tag, with seven days of history (today first; values are strings, as Mastodon)."""
+    return {
+        "id": str(info.tag.id),
+        "name": info.tag.name,
+        "url": hashtag_url(base, info.tag.name),
+        "history": [
+            {
+                "day": str(int(day.day.timestamp())),
+                "uses": str(day.uses),
+                "accounts": str(day.accounts),
+            }
+            for day in info.history
+        ],
+        "following": False,
+    }
+
+
+def status_edit(version: Version, author: Row[Any], base: str) -> dict[str, Any]:
+    return {
+        "content": version.content_html,
+        "spoiler_text": version.spoiler_text,
+        "sensitive": version.sensitive,
+        "created_at": iso(version.created_at),
+        "account": account(author, base),
+        "media_attachments": [],
+        "emojis": [],
+    }
+
+
+def status_source(row: Row[Any]) -> dict[str, Any]:
+    return {"id": str(row.id), "text": row.text, "spoiler_text": row.spoiler_text}

@@ -15,6 +15,7 @@ from roost.api.mastodon.common import id_list, path_id
 from roost.api.params import Params, parse
 from roost.errors import ApiError, not_found
 from roost.ids import parse_id
+from roost.statuses import edits as status_edits
 from roost.statuses import operations as status_ops
 from roost.statuses import queries as status_queries
 from roost.statuses.visibility import VISIBILITY_VALUES
@@ -88,6 +89,7 @@ async def create_status(
             draft,
             max_chars=roost.settings.max_status_chars,
             idempotency_key=key,
+            base=base_url(request),
         )
         view = await status_queries.get_status(conn, status_id, viewer.account_id)
     assert view is not None
@@ -162,3 +164,70 @@ async def context(
             entities.status(views[i], base, viewer_id=viewer_id) for i in descendants if i in views
         ],
     }
+
+
+class EditParams(Params):
+    status: str = Field(default="", max_length=100_000)
+    spoiler_text: str = Field(default="", max_length=100_000)
+    sensitive: bool = False
+    language: str | None = Field(default=None, max_length=16)
+    media_ids: list[str] | None = None
+    poll: dict[str, Any] | None = None
+
+
+@router.put("/api/v1/statuses/{status_id}")
+async def edit_status(
+    request: Request, status_id: str, viewer: Viewer = Depends(require("write:statuses"))
+) -> dict[str, Any]:
+    """Edits the viewer's own status (statuses/edits.py); anyone else's is a 404."""
+    target = path_id(status_id)
+    params = await parse(request, EditParams)
+    if params.media_ids:
+        raise ApiError(422, "Validation failed: media attachments are not supported yet")
+    if params.poll:
+        raise ApiError(422, "Validation failed: polls are not supported yet")
+    roost = roost_of(request)
+    edit = status_edits.Edit(
+        text=params.status,
+        spoiler_text=params.spoiler_text,
+        sensitive=params.sensitive,
+        language=params.language or None,
+    )
+    async with roost.db.write() as conn:
+        await status_edits.edit_status(
+            conn,
+            roost.ids,
+            viewer.account_id,
+            target,
+            edit,
+            max_chars=roost.settings.max_status_chars,
+            base=base_url(request),
+        )
+        view = await status_queries.get_status(conn, target, viewer.account_id)
+    assert view is not None
+    return entities.status(view, base_url(request), viewer_id=viewer.account_id)
+
+
+@router.get("/api/v1/statuses/{status_id}/history")
+async def status_history(
+    request: Request, status_id: str, viewer: Viewer | None = Depends(optional("read:statuses"))
+) -> list[dict[str, Any]]:
+    viewer_id = viewer_account_id(viewer)
+    async with roost_of(request).db.read() as conn:
+        view = await status_queries.get_status(conn, path_id(status_id), viewer_id)
+        if view is None or view.reblog is not None:
+            raise not_found()
+        versions = await status_edits.history(conn, view.status)
+    base = base_url(request)
+    return [entities.status_edit(version, view.account, base) for version in versions]
+
+
+@router.get("/api/v1/statuses/{status_id}/source")
+async def status_source(
+    request: Request, status_id: str, viewer: Viewer = Depends(require("read:statuses"))
+) -> dict[str, Any]:
+    async with roost_of(request).db.read() as conn:
+        view = await status_queries.get_status(conn, path_id(status_id), viewer.account_id)
+    if view is None or view.reblog is not None:
+        raise not_found()
+    return entities.status_source(view.status)

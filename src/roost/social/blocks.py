@@ -1,0 +1,89 @@
+"""Blocks: writing and undoing them, and the viewer's blocks list.
+
+A block severs the social graph both ways in the blocker's transaction: follows and
+follow requests in either direction are deleted (counters moved, their notifications
+withdrawn). Hiding statuses across a block is statuses/visibility.visible_to's job,
+and refusing new follows is social/operations.follow's (docs/privacy.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.db.tables import blocks, follow_requests, follows
+from roost.errors import forbidden
+from roost.ids import IdGenerator, shard_of
+from roost.notifications.operations import withdraw
+from roost.paging import Page
+from roost.social.listing import AccountPage, account_page, require_account
+from roost.social.operations import _bump
+
+
+def _between(table: Any, first: int, second: int) -> Any:
+    return or_(
+        and_(table.c.account_id == first, table.c.target_account_id == second),
+        and_(table.c.account_id == second, table.c.target_account_id == first),
+    )
+
+
+async def block(conn: AsyncConnection, ids: IdGenerator, account_id: int, target_id: int) -> None:
+    """Idempotent: blocking again changes nothing."""
+    if account_id == target_id:
+        raise forbidden("You cannot block yourself")
+    await require_account(conn, target_id)
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(blocks).values(
+                    id=ids.next_id(shard_of(account_id)),
+                    account_id=account_id,
+                    target_account_id=target_id,
+                )
+            )
+    except IntegrityError:
+        return  # already blocked (or a concurrent identical block won): nothing to sever
+    severed = (
+        await conn.execute(
+            delete(follows)
+            .where(_between(follows, account_id, target_id))
+            .returning(follows.c.id, follows.c.account_id, follows.c.target_account_id)
+        )
+    ).all()
+    for row in severed:
+        await _bump(conn, row.account_id, "following_count", -1)
+        await _bump(conn, row.target_account_id, "followers_count", -1)
+        await withdraw(conn, row.id)
+    dropped = (
+        await conn.execute(
+            delete(follow_requests)
+            .where(_between(follow_requests, account_id, target_id))
+            .returning(follow_requests.c.id)
+        )
+    ).all()
+    for row in dropped:
+        await withdraw(conn, row.id)
+
+
+async def unblock(conn: AsyncConnection, account_id: int, target_id: int) -> None:
+    """Idempotent; what the block severed stays severed, as in Mastodon."""
+    await require_account(conn, target_id)
+    await conn.execute(
+        delete(blocks).where(blocks.c.account_id == account_id,
+                             blocks.c.target_account_id == target_id)
+    )
+
+
+def blocks_query(account_id: int, page: Page) -> Select[Any]:
+    query = select(blocks.c.id, blocks.c.target_account_id.label("other_id")).where(
+        blocks.c.account_id == account_id
+    )
+    return page.apply(query, blocks.c.id)
+
+
+async def blocks_page(conn: AsyncConnection, account_id: int, page: Page) -> AccountPage:
+    """Served by ix_blocks_account_id_id; two statements whatever the page size."""
+    return await account_page(conn, page, blocks_query(account_id, page))
