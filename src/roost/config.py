@@ -39,6 +39,9 @@ class Settings:
     rate_limit_signups: int = 5
     rate_limit_signup_period: int = 1800
     rate_limit_key_prefix: str = "roost:rl:"
+    # Where this server's source code can be had (the AGPL asks operators to offer it);
+    # /api/v2/instance shows it. Empty until the operator sets it.
+    source_url: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -54,6 +57,13 @@ def _bool(name: str, raw: str | None, default: bool) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be on or off, not {raw!r}")
+
+
+def _http_url(name: str, raw: str | None) -> str:
+    value = (raw or "").strip()
+    if value and not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an http:// or https:// URL, not {raw!r}")
+    return value
 
 
 def _positive(name: str, raw: str | None, default: int) -> int:
@@ -138,4 +148,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ROOST_RATE_LIMIT_SIGNUP_PERIOD", env.get("ROOST_RATE_LIMIT_SIGNUP_PERIOD"), 1800
         ),
         rate_limit_key_prefix=env.get("ROOST_RATE_LIMIT_KEY_PREFIX") or "roost:rl:",
+        source_url=_http_url("ROOST_SOURCE_URL", env.get("ROOST_SOURCE_URL")),
     )

@@ -27,7 +27,6 @@ from tests.support.server import RunningServer, start_server
 
 
 pytestmark = [
-    pytest.mark.skip(reason="order-dependent failure in the full suite, see comment"),
     pytest.mark.asyncio(loop_scope="session"),
 ]
 

@@ -30,6 +30,7 @@ def test_defaults(data_dir: Path) -> None:
     assert settings.password_grant is True
     assert settings.max_status_chars == 500
     assert settings.log_level == "info"
+    assert settings.source_url == ""
 
 
 def test_default_data_dir_is_under_the_working_directory(
@@ -66,6 +67,7 @@ def test_values_are_read(data_dir: Path) -> None:
         ROOST_PASSWORD_GRANT="off",
         ROOST_MAX_STATUS_CHARS="5000",
         ROOST_LOG_LEVEL="DEBUG",
+        ROOST_SOURCE_URL="https://code.example/roost",
     )
     assert settings.database_url == "postgresql+psycopg://roost:pw@db.internal:5432/roost"
     assert not settings.is_sqlite
@@ -76,6 +78,7 @@ def test_values_are_read(data_dir: Path) -> None:
     assert settings.password_grant is False
     assert settings.max_status_chars == 5000
     assert settings.log_level == "debug"
+    assert settings.source_url == "https://code.example/roost"
 
 
 @pytest.mark.parametrize(
@@ -139,6 +142,12 @@ def test_bad_max_status_chars_raises(value: str, data_dir: Path) -> None:
 
 def test_config_errors_are_value_errors() -> None:
     assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize("value", ["github.com/roost", "ftp://code.example/roost"])
+def test_bad_source_url_raises(value: str, data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="ROOST_SOURCE_URL"):
+        settings_for(data_dir, ROOST_SOURCE_URL=value)
 
 
 def test_secret_key_is_generated_once_and_reused(data_dir: Path) -> None:

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Select, false, literal_column, or_, select, union_all
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.accounts.queries import get_accounts
 from roost.clock import utcnow
 from roost.db.tables import accounts, blocks, follow_requests, follows, mutes
 from roost.paging import Page
+from roost.social.listing import AccountPage, account_page
 
 
 @dataclass(frozen=True)
@@ -105,15 +104,6 @@ async def relationships(
     return result
 
 
-@dataclass(frozen=True)
-class FollowPage:
-    """Accounts of one followers/following page, and the follow-row ids that page it."""
-
-    accounts: list[Row[Any]]
-    first_key: int | None
-    last_key: int | None
-
-
 def follow_page_query(page: Page, mine: Any, theirs: Any, account_id: int) -> Select[Any]:
     """One page of follow rows on `mine` (= account_id), keyed by the follow's id."""
     query = select(follows.c.id, theirs.label("other_id")).where(mine == account_id)
@@ -128,20 +118,9 @@ def following_query(account_id: int, page: Page) -> Select[Any]:
     return follow_page_query(page, follows.c.account_id, follows.c.target_account_id, account_id)
 
 
-async def _follow_page(conn: AsyncConnection, page: Page, query: Select[Any]) -> FollowPage:
-    rows = page.arrange(list((await conn.execute(query)).all()))
-    found = await get_accounts(conn, {row.other_id for row in rows})
-    listed = [found[row.other_id] for row in rows if row.other_id in found]
-    return FollowPage(
-        accounts=listed,
-        first_key=rows[0].id if rows else None,
-        last_key=rows[-1].id if rows else None,
-    )
+async def followers_page(conn: AsyncConnection, account_id: int, page: Page) -> AccountPage:
+    return await account_page(conn, page, followers_query(account_id, page))
 
 
-async def followers_page(conn: AsyncConnection, account_id: int, page: Page) -> FollowPage:
-    return await _follow_page(conn, page, followers_query(account_id, page))
-
-
-async def following_page(conn: AsyncConnection, account_id: int, page: Page) -> FollowPage:
-    return await _follow_page(conn, page, following_query(account_id, page))
+async def following_page(conn: AsyncConnection, account_id: int, page: Page) -> AccountPage:
+    return await account_page(conn, page, following_query(account_id, page))

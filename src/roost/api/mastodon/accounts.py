@@ -17,7 +17,7 @@ from roost.accounts import validation
 from roost.api.auth import Viewer, optional, require, require_app, viewer_account_id
 from roost.api.context import base_url, host_of, roost_of
 from roost.api.mastodon import entities
-from roost.api.mastodon.common import id_list, paged, path_id, status_page
+from roost.api.mastodon.common import account_list, id_list, path_id, status_page
 from roost.api.pagination import page_from
 from roost.api.params import Params, parse, read_params
 from roost.api.responses import JSONResponse
@@ -259,13 +259,7 @@ async def _follow_list(request: Request, account_id: str, followers: bool) -> JS
             raise not_found()
         listing = social_queries.followers_page if followers else social_queries.following_page
         result = await listing(conn, target, page)
-    base = base_url(request)
-    return paged(
-        request,
-        [entities.account(row, base) for row in result.accounts],
-        result.first_key,
-        result.last_key,
-    )
+    return account_list(request, result)
 
 
 @router.get("/api/v1/accounts/{account_id}/followers")

@@ -16,6 +16,7 @@ from roost.api.params import read_params
 from roost.api.responses import JSONResponse
 from roost.errors import ApiError, not_found
 from roost.ids import parse_id
+from roost.social.listing import AccountPage
 from roost.statuses.queries import hydrate
 
 
@@ -49,6 +50,13 @@ def paged(
             url, request.query_params.multi_items(), first_key, last_key
         )
     return response
+
+
+def account_list(request: Request, listing: AccountPage) -> JSONResponse:
+    """A page of accounts (followers, blocks, requests...) with its Link header."""
+    base = base_url(request)
+    body = [entities.account(row, base) for row in listing.accounts]
+    return paged(request, body, listing.first_key, listing.last_key)
 
 
 async def status_page(

@@ -91,7 +91,7 @@ async def instance_v2(request: Request) -> dict[str, Any]:
         "domain": host_of(request),
         "title": TITLE,
         "version": VERSION,
-        "source_url": "https://github.com/roost-social/roost",
+        "source_url": roost.settings.source_url,
         "description": DESCRIPTION,
         "usage": {"users": {"active_month": stats.user_count}},
         "thumbnail": {"url": f"{base}/static/avatar-missing.png"},

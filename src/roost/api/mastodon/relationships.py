@@ -14,14 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.api.auth import Viewer, require
 from roost.api.context import base_url, roost_of
 from roost.api.mastodon import entities
-from roost.api.mastodon.common import paged, path_id
+from roost.api.mastodon.common import account_list, paged, path_id
 from roost.api.pagination import page_from
 from roost.api.params import Params, parse, read_params
 from roost.api.responses import JSONResponse
 from roost.clock import iso
 from roost.social import blocks, follow_requests, mutes
 from roost.social import queries as social_queries
-from roost.social.listing import AccountPage
 
 router = APIRouter()
 
@@ -29,12 +28,6 @@ router = APIRouter()
 async def _relationship(conn: AsyncConnection, viewer: Viewer, target: int) -> dict[str, Any]:
     (rel,) = await social_queries.relationships(conn, viewer.account_id, [target])
     return entities.relationship(rel)
-
-
-def _account_list(request: Request, listing: AccountPage) -> JSONResponse:
-    base = base_url(request)
-    body = [entities.account(row, base) for row in listing.accounts]
-    return paged(request, body, listing.first_key, listing.last_key)
 
 
 @router.post("/api/v1/accounts/{account_id}/block")
@@ -100,7 +93,7 @@ async def blocks_list(
     page = page_from(await read_params(request), default=40, maximum=80)
     async with roost_of(request).db.read() as conn:
         listing = await blocks.blocks_page(conn, viewer.account_id, page)
-    return _account_list(request, listing)
+    return account_list(request, listing)
 
 
 @router.get("/api/v1/mutes")
@@ -126,7 +119,7 @@ async def follow_requests_list(
     page = page_from(await read_params(request), default=40, maximum=80)
     async with roost_of(request).db.read() as conn:
         listing = await follow_requests.requests_page(conn, viewer.account_id, page)
-    return _account_list(request, listing)
+    return account_list(request, listing)
 
 
 @router.post("/api/v1/follow_requests/{account_id}/authorize")
