@@ -4,6 +4,7 @@ bad input that answers 4xx and writes nothing (docs/privacy.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from roost.clock import utcnow
 from roost.context import Roost
 from roost.db.tables import (
     VISIBILITY_PUBLIC,
+    account_stats,
     blocks,
     follow_requests,
     follows,
@@ -25,6 +27,9 @@ from roost.db.tables import (
 )
 from roost.ids import shard_of
 from roost.paging import Page
+from roost.social import blocks as social_blocks
+from roost.social import follow_requests as social_requests
+from roost.social import operations as social_ops
 from roost.timelines.home import home_query
 from tests.conftest import StatementCounter
 from tests.support.api import User, follow, post_status, register_app, sign_up
@@ -451,3 +456,79 @@ async def test_follow_requests_authorize_reject_cancel(client: httpx.AsyncClient
     # Already following a locked account: following again stays a follow.
     rel = (await _post(client, first, f"/api/v1/accounts/{star.id}/follow")).json()
     assert rel["following"] is True and rel["requested"] is False
+
+
+async def test_unlocking_lets_everyone_waiting_in(client: httpx.AsyncClient,
+                                                  app_roost: tuple[Any, Roost]) -> None:
+    _, roost = app_roost
+    star, first, second = await _people(client, 3)
+    await _lock(client, star)
+    for fan in (first, second):
+        await _post(client, fan, f"/api/v1/accounts/{star.id}/follow", reblogs="false")
+    reply = await client.patch("/api/v1/accounts/update_credentials", headers=star.headers,
+                               data={"locked": "false"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["locked"] is False
+    assert reply.json()["source"]["follow_requests_count"] == 0
+    assert reply.json()["followers_count"] == 2
+    assert (await client.get("/api/v1/follow_requests", headers=star.headers)).json() == []
+    for fan in (first, second):
+        rel = await _rel(client, fan, star)
+        assert rel["following"] is True and rel["requested"] is False
+        assert rel["showing_reblogs"] is False  # the request's options carried over
+        assert await _notification_types(roost, star, fan) == ["follow"]
+        assert await _counts(client, fan) == (0, 1)
+    # Saving the profile unlocked again changes nothing.
+    again = await client.patch("/api/v1/accounts/update_credentials", headers=star.headers,
+                               data={"locked": "false"})
+    assert again.json()["followers_count"] == 2
+
+
+# --- races --------------------------------------------------------------------------------
+
+
+async def test_no_follow_survives_a_racing_block(client: httpx.AsyncClient,
+                                                 app_roost: tuple[Any, Roost]) -> None:
+    """A follow (or an authorization) and a block of the same pair, at once, many times:
+    whichever wins, no follow is ever left across a block (social/pair_lock.py)."""
+    _, roost = app_roost
+
+    async def follow_now(follower: int, target: int) -> None:
+        async with roost.db.write() as conn:
+            await social_ops.follow(conn, roost.ids, follower, target)
+
+    async def block_now(blocker: int, target: int) -> None:
+        async with roost.db.write() as conn:
+            await social_blocks.block(conn, roost.ids, blocker, target)
+
+    async def authorize_now(target: int, requester: int) -> None:
+        async with roost.db.write() as conn:
+            await social_requests.authorize(conn, roost.ids, target, requester)
+
+    pairs: list[tuple[int, int]] = []
+    for _ in range(12):
+        follower, target = await _people(client, 2)
+        pairs.append((int(follower.id), int(target.id)))
+        outcomes = await asyncio.gather(follow_now(int(follower.id), int(target.id)),
+                                        block_now(int(target.id), int(follower.id)),
+                                        return_exceptions=True)
+        requester, locked = await _people(client, 2)
+        await _lock(client, locked)
+        await follow_now(int(requester.id), int(locked.id))
+        pairs.append((int(requester.id), int(locked.id)))
+        outcomes.extend(await asyncio.gather(authorize_now(int(locked.id), int(requester.id)),
+                                         block_now(int(locked.id), int(requester.id)),
+                                         return_exceptions=True))
+        # The block always succeeds; a follow that lost is a 403, an authorization a 404.
+        assert [getattr(o, "status", None) for o in outcomes if o is not None] in (
+            [], [403], [404], [403, 404])
+    for follower, target in pairs:
+        assert await _rows(roost, blocks, blocks.c.account_id == target,
+                           blocks.c.target_account_id == follower) == 1
+        assert await _rows(roost, follows, follows.c.account_id == follower,
+                           follows.c.target_account_id == target) == 0
+        async with roost.db.read() as conn:
+            stats = (await conn.execute(
+                select(account_stats.c.followers_count)
+                .where(account_stats.c.account_id == target))).scalar_one()
+        assert stats == 0

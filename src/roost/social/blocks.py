@@ -21,6 +21,7 @@ from roost.notifications.operations import withdraw
 from roost.paging import Page
 from roost.social.listing import AccountPage, account_page, require_account
 from roost.social.operations import _bump
+from roost.social.pair_lock import lock_pair
 
 
 def _between(table: Any, first: int, second: int) -> Any:
@@ -35,6 +36,8 @@ async def block(conn: AsyncConnection, ids: IdGenerator, account_id: int, target
     if account_id == target_id:
         raise forbidden("You cannot block yourself")
     await require_account(conn, target_id)
+    # Against a follow or an authorization racing this block (social/pair_lock.py).
+    await lock_pair(conn, account_id, target_id)
     try:
         async with conn.begin_nested():
             await conn.execute(

@@ -19,6 +19,7 @@ from roost.notifications.operations import withdraw
 from roost.paging import Page
 from roost.social.listing import AccountPage, account_page
 from roost.social.operations import create_follow
+from roost.social.pair_lock import lock_pair, pair_key
 
 
 async def _take_request(conn: AsyncConnection, target_id: int, requester_id: int) -> Any:
@@ -43,6 +44,7 @@ async def _take_request(conn: AsyncConnection, target_id: int, requester_id: int
 async def authorize(
     conn: AsyncConnection, ids: IdGenerator, target_id: int, requester_id: int
 ) -> None:
+    await lock_pair(conn, target_id, requester_id)  # against a block racing it
     taken = await _take_request(conn, target_id, requester_id)
     await create_follow(
         conn,
@@ -51,6 +53,26 @@ async def authorize(
         target_id,
         {"show_reblogs": bool(taken.show_reblogs), "notify": bool(taken.notify)},
     )
+
+
+async def authorize_all(conn: AsyncConnection, ids: IdGenerator, target_id: int) -> int:
+    """Every pending request becomes a follow, as Mastodon does when an account is
+    unlocked. Returns how many. The pair locks are taken up front in one order, so this
+    cannot deadlock with a block or follow on one of the pairs (social/pair_lock.py)."""
+    requesters = list(
+        (
+            await conn.execute(
+                select(follow_requests.c.account_id)
+                .where(follow_requests.c.target_account_id == target_id)
+                .order_by(follow_requests.c.id)
+            )
+        ).scalars()
+    )
+    for requester_id in sorted(requesters, key=lambda other: pair_key(target_id, other)):
+        await lock_pair(conn, target_id, requester_id)
+    for requester_id in requesters:
+        await authorize(conn, ids, target_id, requester_id)
+    return len(requesters)
 
 
 async def reject(conn: AsyncConnection, target_id: int, requester_id: int) -> None:

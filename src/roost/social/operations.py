@@ -16,6 +16,7 @@ from roost.errors import ApiError, forbidden, not_found
 from roost.ids import IdGenerator, shard_of
 from roost.notifications.operations import notify as send_notification
 from roost.notifications.operations import withdraw
+from roost.social.pair_lock import lock_pair
 from roost.statuses.visibility import blocked_between
 
 
@@ -114,6 +115,9 @@ async def follow(
     gets a follow request (or its options updated) unless already followed."""
     if follower_id == target_id:
         raise ApiError(403, "You cannot follow yourself")
+    # Taken before the block check below, so a racing block cannot slip in between
+    # (social/pair_lock.py).
+    await lock_pair(conn, follower_id, target_id)
     target = (
         await conn.execute(
             select(accounts.c.id, accounts.c.locked, blocked_between(follower_id, accounts.c.id)

@@ -163,6 +163,9 @@ async def update_credentials(
     roost = roost_of(request)
     async with roost.db.write() as conn:
         await account_ops.update_profile(conn, viewer.account_id, changes)
+        if changes.get("locked") is False:
+            # Unlocking lets everyone waiting in (a no-op when nobody is).
+            await follow_requests.authorize_all(conn, roost.ids, viewer.account_id)
         row = await account_queries.get_account(conn, viewer.account_id)
         user = await account_queries.get_user(conn, viewer.account_id)
         pending = await follow_requests.pending_count(conn, viewer.account_id)
