@@ -14,7 +14,7 @@ from sqlalchemy import event
 from roost.app import create_app, prepare_database
 from roost.config import load_settings
 from roost.context import Roost
-from tests.support.server import RunningServer, start_server
+from tests.support.server import CHEAP_PASSWORD_HASHING, RunningServer, start_server
 from tests.support.services import migrated_database
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -46,7 +46,7 @@ async def app_roost(database_url: str, tmp_path_factory: pytest.TempPathFactory
     # Rate limits off, as in every server the suite starts (tests/support/server.py).
     settings = load_settings({"ROOST_DATA_DIR": str(data_dir),
                               "ROOST_DATABASE_URL": database_url,
-                              "ROOST_RATE_LIMITS": "off"})
+                              "ROOST_RATE_LIMITS": "off", **CHEAP_PASSWORD_HASHING})
     prepare_database(settings)
     app = create_app(settings)
     async with app.router.lifespan_context(app):

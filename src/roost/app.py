@@ -28,6 +28,7 @@ from roost.ids import IdGenerator
 from roost.observability.logging import configure_logging
 from roost.observability.middleware import ObservabilityMiddleware
 from roost.resilience.ratelimit import RateLimitMiddleware, RateLimitRules, build_limiter
+from roost.security import passwords
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -50,6 +51,7 @@ def prepare_database(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    passwords.configure(settings.password_hash_time_cost, settings.password_hash_memory_kib)
     limiter = (
         build_limiter(settings.redis_url, settings.rate_limit_key_prefix)
         if settings.rate_limits

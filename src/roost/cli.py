@@ -66,8 +66,9 @@ async def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     from roost.db.nodes import NodeLease
     from roost.errors import ApiError
     from roost.ids import IdGenerator
-    from roost.security.passwords import hash_password
+    from roost.security import passwords
 
+    passwords.configure(settings.password_hash_time_cost, settings.password_hash_memory_kib)
     try:
         prepare_database(settings)
     except SchemaBehind as exc:
@@ -86,7 +87,7 @@ async def _create_user(args: argparse.Namespace, settings: Settings) -> int:
         new = operations.NewAccount(
             username=args.name,
             email=args.email,
-            password_hash=await hash_password(args.password),
+            password_hash=await passwords.hash_password(args.password),
             admin=args.admin,
         )
         async with db.write() as conn:

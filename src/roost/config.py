@@ -42,6 +42,9 @@ class Settings:
     # Where this server's source code can be had (the AGPL asks operators to offer it);
     # /api/v2/instance shows it. Empty until the operator sets it.
     source_url: str = ""
+    # argon2id cost of new password hashes (security/passwords.py).
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
 
     @property
     def is_sqlite(self) -> bool:
@@ -66,12 +69,14 @@ def _http_url(name: str, raw: str | None) -> str:
     return value
 
 
-def _positive(name: str, raw: str | None, default: int) -> int:
+def _positive(name: str, raw: str | None, default: int, minimum: int = 1) -> int:
     if raw is None or raw.strip() == "":
         return default
     text = raw.strip()
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1_000_000_000:
-        raise ConfigError(f"{name} must be a whole number from 1 to 1000000000, not {raw!r}")
+    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= 1_000_000_000:
+        raise ConfigError(
+            f"{name} must be a whole number from {minimum} to 1000000000, not {raw!r}"
+        )
     return int(text)
 
 
@@ -149,4 +154,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         rate_limit_key_prefix=env.get("ROOST_RATE_LIMIT_KEY_PREFIX") or "roost:rl:",
         source_url=_http_url("ROOST_SOURCE_URL", env.get("ROOST_SOURCE_URL")),
+        password_hash_time_cost=_positive(
+            "ROOST_PASSWORD_HASH_TIME_COST", env.get("ROOST_PASSWORD_HASH_TIME_COST"), 3
+        ),
+        # argon2 needs 8 KiB per lane, and Roost hashes with 4 lanes.
+        password_hash_memory_kib=_positive(
+            "ROOST_PASSWORD_HASH_MEMORY_KIB", env.get("ROOST_PASSWORD_HASH_MEMORY_KIB"),
+            65536, minimum=32,
+        ),
     )

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from roost.app import create_app, prepare_database
 from roost.config import load_settings
 from tests.support.server import (
+    CHEAP_PASSWORD_HASHING,
     RunningServer,
     free_port,
     roost_command,
@@ -204,7 +205,7 @@ def test_counts_are_exact_across_workers(server: RunningServer) -> None:
 
 async def test_a_500_still_carries_the_request_id(tmp_path: Path) -> None:
     """Starlette answers unhandled errors outside our middleware; the id must survive."""
-    settings = load_settings({"ROOST_DATA_DIR": str(tmp_path)})
+    settings = load_settings({"ROOST_DATA_DIR": str(tmp_path), **CHEAP_PASSWORD_HASHING})
     prepare_database(settings)
     app = create_app(settings)
 

@@ -44,10 +44,19 @@ def roost_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "roost", *args]
 
 
+# The suite signs up well over a thousand accounts; at argon2's default cost (about
+# 100 ms each, one at a time on two cores) that alone took minutes. Tests check what a
+# password does, not how hard it is to crack, so their servers hash cheaply; the
+# defaults are asserted in tests/unit/test_config.py and tests/unit/test_passwords.py.
+CHEAP_PASSWORD_HASHING = {"ROOST_PASSWORD_HASH_TIME_COST": "1",
+                          "ROOST_PASSWORD_HASH_MEMORY_KIB": "1024"}
+
+
 def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
     # Rate limits are off unless a test turns them on: the suite sends far more than
     # 300 requests per 5 minutes from 127.0.0.1 (tests/api/test_rate_limits.py).
-    env = {**os.environ, "ROOST_RATE_LIMITS": "off", "ROOST_DATA_DIR": str(data_dir), **extra}
+    env = {**os.environ, "ROOST_RATE_LIMITS": "off", "ROOST_DATA_DIR": str(data_dir),
+           **CHEAP_PASSWORD_HASHING, **extra}
     if database_url is not None:
         env["ROOST_DATABASE_URL"] = database_url
     else:

@@ -31,6 +31,7 @@ def test_defaults(data_dir: Path) -> None:
     assert settings.max_status_chars == 500
     assert settings.log_level == "info"
     assert settings.source_url == ""
+    assert (settings.password_hash_time_cost, settings.password_hash_memory_kib) == (3, 65536)
 
 
 def test_default_data_dir_is_under_the_working_directory(
@@ -68,6 +69,8 @@ def test_values_are_read(data_dir: Path) -> None:
         ROOST_MAX_STATUS_CHARS="5000",
         ROOST_LOG_LEVEL="DEBUG",
         ROOST_SOURCE_URL="https://code.example/roost",
+        ROOST_PASSWORD_HASH_TIME_COST="2",
+        ROOST_PASSWORD_HASH_MEMORY_KIB="19456",
     )
     assert settings.database_url == "postgresql+psycopg://roost:pw@db.internal:5432/roost"
     assert not settings.is_sqlite
@@ -79,6 +82,7 @@ def test_values_are_read(data_dir: Path) -> None:
     assert settings.max_status_chars == 5000
     assert settings.log_level == "debug"
     assert settings.source_url == "https://code.example/roost"
+    assert (settings.password_hash_time_cost, settings.password_hash_memory_kib) == (2, 19456)
 
 
 @pytest.mark.parametrize(
@@ -173,3 +177,13 @@ def test_existing_secret_key_file_is_used(data_dir: Path) -> None:
     data_dir.mkdir(parents=True)
     (data_dir / "secret_key").write_text("kept-from-before\n")
     assert settings_for(data_dir).secret_key == "kept-from-before"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ROOST_PASSWORD_HASH_TIME_COST", "0"), ("ROOST_PASSWORD_HASH_MEMORY_KIB", "31"),
+     ("ROOST_PASSWORD_HASH_MEMORY_KIB", "64MiB")],
+)
+def test_bad_password_hash_cost_raises(name: str, value: str, data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=name):
+        settings_for(data_dir, **{name: value})
