@@ -1,9 +1,10 @@
 """Mastodon.py against a real server: notifications (listing, filters, paging through
 the Link header, one, dismiss, clear, unread count) and read markers.
 
-Notifications are created the way the features that cause them do, by notify() in a
-transaction, here on the server's own database through the in-process app of the same
-session (the two share `database_url`), so this test does not wait for those features.
+The listing and paging tests make many notifications quickly with notify(), as the
+features do, on the server's own database through the in-process app of the same
+session (the two share `database_url`); one test drives every feature that notifies
+(follow, like, boost, mention, reply, edit, follow request) through Mastodon.py.
 """
 
 from __future__ import annotations
@@ -118,6 +119,53 @@ async def test_paging_markers_and_unread_count(
     assert str(markers.notifications.last_read_id) == str(made[6])
     assert isinstance(markers.notifications.updated_at, datetime)
     assert me.api.notifications_unread_count().count == 0
+
+
+async def test_every_notification_type_comes_from_its_feature(server: RunningServer) -> None:
+    """Each feature, used through Mastodon.py, notifies as Mastodon does; undoing it
+    withdraws the notification; a mute with notifications hides the muted's."""
+    app = new_app(server)
+    me, fan, other = (sign_up(server, app, name) for name in ("author", "fan", "other"))
+    post = me.api.status_post("something worth liking")
+
+    fan.api.account_follow(me.id)
+    fan.api.status_favourite(post.id)
+    fan.api.status_reblog(post.id)
+    mention = fan.api.status_post(f"hello @{me.username}")
+    reply = fan.api.status_reply(post, "a reply")
+    got = me.api.notifications()
+    assert [n.type for n in got] == ["mention", "mention", "reblog", "favourite", "follow"]
+    assert all(str(n.account.id) == fan.id for n in got)
+    assert [str(n.status.id) for n in got[:2]] == [str(reply.id), str(mention.id)]
+    # A reblog notification shows the boosted status, as Mastodon's does.
+    assert str(got[2].status.id) == str(post.id) and str(got[3].status.id) == str(post.id)
+
+    # Editing a status someone boosted tells the booster.
+    me.api.status_update(post.id, "something worth liking, edited")
+    (update,) = fan.api.notifications(types=["update"])
+    assert str(update.status.id) == str(post.id) and str(update.account.id) == me.id
+
+    # Undoing withdraws.
+    fan.api.status_unfavourite(post.id)
+    fan.api.status_unreblog(post.id)
+    fan.api.account_unfollow(me.id)
+    assert [n.type for n in me.api.notifications()] == ["mention", "mention"]
+
+    # A locked account is asked, not followed.
+    me.api.account_update_credentials(locked=True)
+    other.api.account_follow(me.id)
+    (asked,) = me.api.notifications(types=["follow_request"])
+    assert str(asked.account.id) == other.id
+    me.api.follow_request_authorize(other.id)
+    assert [n.type for n in me.api.notifications(account_id=other.id)] == ["follow"]
+
+    # Muting with notifications hides the muted account's; without, keeps them.
+    me.api.account_mute(fan.id, notifications=False)
+    assert len(me.api.notifications(account_id=fan.id)) == 2
+    me.api.account_mute(fan.id, notifications=True)
+    assert me.api.notifications(account_id=fan.id) == []
+    me.api.account_unmute(fan.id)
+    assert len(me.api.notifications(account_id=fan.id)) == 2
 
 
 async def test_other_peoples_notifications_stay_theirs(server: RunningServer) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from roost.security import passwords
 
+
 @pytest.fixture(autouse=True)
 def restore_cost() -> Iterator[None]:
     # The cost is process-wide; leave it as the suite set it (tests/support/server.py).
