@@ -1,7 +1,7 @@
 """The privacy guard: random small networks, every viewer, every read endpoint.
 
 Hypothesis builds networks of a few accounts through the real API (posts of every
-visibility, replies, mentions, hashtags, follows, locked accounts and follow requests,
+visibility, replies, mentions, hashtags, follows, locking and unlocking, follow requests,
 blocks, mutes, boosts, likes, bookmarks). Then, for every viewer (and nobody), every
 read endpoint is called, and every status found anywhere in any answer (nested
 boosts, thread context, notifications included) must be one that viewer may see.
@@ -49,6 +49,7 @@ actions = st.lists(
         st.tuples(st.just("follow"), account_index, account_index),
         st.tuples(st.just("unfollow"), account_index, account_index),
         st.tuples(st.just("lock"), account_index),
+        st.tuples(st.just("unlock"), account_index),
         st.tuples(st.just("authorize"), account_index, account_index),
         st.tuples(st.just("block"), account_index, account_index),
         st.tuples(st.just("unblock"), account_index, account_index),
@@ -157,9 +158,10 @@ async def _apply(http: httpx.AsyncClient, members: list[Member], steps: list[Act
         elif kind in ("follow", "unfollow", "block", "unblock", "mute"):
             other = members[step[2]]
             await http.post(f"/api/v1/accounts/{other.id}/{kind}", headers=actor.headers)
-        elif kind == "lock":
+        elif kind in ("lock", "unlock"):
+            # Unlocking also lets every pending request in (follow_requests.authorize_all).
             await http.patch("/api/v1/accounts/update_credentials", headers=actor.headers,
-                             data={"locked": "true"})
+                             data={"locked": "true" if kind == "lock" else "false"})
         elif kind == "authorize":
             other = members[step[2]]
             await http.post(f"/api/v1/follow_requests/{other.id}/authorize",
