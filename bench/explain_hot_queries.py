@@ -6,7 +6,10 @@ realistic size, written into docs/schema.md.
 It creates a scratch database on the server of --database-url (default: the local
 test server, or $ROOST_BENCH_DATABASE_URL), migrates it with roost.db.migrate, loads a
 synthetic network with COPY (heavy-tailed follows, statuses skewed across authors,
-time-ordered ids over 30 days), VACUUM ANALYZEs it, then compiles the very SQLAlchemy
+time-ordered ids over 30 days; boosts, likes and bookmarks by a heavy-tailed appeal
+per status, hashtags with a few popular ones and a long tail, notifications as the
+code writes them, a few blocks, mutes and locked accounts with follow requests),
+VACUUM ANALYZEs it, then compiles the very SQLAlchemy
 statements the code issues (the `*_query` builders next to each read) with literal
 binds and explains them. The scratch database is dropped at the end unless --keep.
 
@@ -26,6 +29,7 @@ import re
 import secrets
 import sys
 import time
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,12 +53,23 @@ from roost.db.tables import (
     VISIBILITY_PRIVATE,
     VISIBILITY_PUBLIC,
     VISIBILITY_UNLISTED,
+    bookmarks,
+    favourites,
 )
-from roost.ids import compose_id, datetime_of, shard_of
+from roost.ids import compose_id, datetime_of, shard_of, unix_ms_of
+from roost.notifications.queries import NotificationFilter, notifications_query
 from roost.oauth.operations import token_query
 from roost.paging import Page
 from roost.security.tokens import digest
+from roost.social.blocks import blocks_query
+from roost.social.follow_requests import requests_query
+from roost.social.mutes import mutes_query
 from roost.social.queries import followers_query, following_query, relationships_query
+from roost.statuses.interaction_queries import (
+    favourited_by_query,
+    reblogged_by_query,
+    saved_query,
+)
 from roost.statuses.queries import (
     DESCENDANTS_LIMIT,
     account_statuses_query,
@@ -62,7 +77,9 @@ from roost.statuses.queries import (
     descendants_query,
     statuses_query,
 )
-from roost.timelines.home import home_query
+from roost.timelines.home import home_page_query, home_query
+from roost.timelines.public import public_query
+from roost.timelines.tag import TagFilter, tag_query
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "schema.md"
@@ -94,7 +111,9 @@ WORDS_TEXT = (
 
 @dataclass
 class Network:
-    """The generated rows (as tuples in COPY column order) and what the queries need."""
+    """The generated rows (as tuples in COPY column order) and what the queries need.
+    Accounts are referred to by index (into account_ids) while generating; rows that
+    go to the database hold ids."""
 
     account_ids: list[int] = field(default_factory=list)
     created_ms: list[int] = field(default_factory=list)
@@ -105,9 +124,25 @@ class Network:
     mention_rows: set[tuple[int, int]] = field(default_factory=set)
     replies: Counter[int] = field(default_factory=Counter)  # status position -> replies
     reblogs: Counter[int] = field(default_factory=Counter)  # status position -> boosts
+    favourite_counts: Counter[int] = field(default_factory=Counter)  # position -> likes
     thread_root: int = 0
     thread_deepest: int = 0
     thread_size: int = 0
+    locked: set[int] = field(default_factory=set)  # account indexes
+    # (id, account index, target index); mutes add hide_notifications and expires_at.
+    block_rows: list[tuple[int, int, int]] = field(default_factory=list)
+    mute_rows: list[tuple[int, int, int, bool, datetime | None]] = field(default_factory=list)
+    request_rows: list[tuple[int, int, int]] = field(default_factory=list)
+    # (id, account index, status position)
+    favourite_rows: list[tuple[int, int, int]] = field(default_factory=list)
+    bookmark_rows: list[tuple[int, int, int]] = field(default_factory=list)
+    tag_rows: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, name_lower
+    tag_uses: Counter[int] = field(default_factory=Counter)  # tag id -> statuses
+    status_tag_rows: list[tuple[int, int]] = field(default_factory=list)  # tag id, status id
+    # (id, recipient id, from account id, type, status id or None, activity id)
+    notification_rows: list[tuple[int, int, int, str, int | None, int]] = field(
+        default_factory=list
+    )
 
 
 def _unique_id(taken: set[int], rng: random.Random, unix_ms: int, shard: int) -> int:
@@ -117,6 +152,19 @@ def _unique_id(taken: set[int], rng: random.Random, unix_ms: int, shard: int) ->
             taken.add(new)
             return new
         unix_ms += 1
+
+
+def _stochastic_round(value: float, rng: random.Random) -> int:
+    whole = int(value)
+    return whole + (1 if rng.random() < value - whole else 0)
+
+
+# Spellings of the most used hashtags (the long tail is topicN).
+TAG_NAMES = (
+    "Photography", "Caturday", "Music", "Fediverse", "Introductions", "Gardening", "Books",
+    "Coffee", "Linux", "Python", "Art", "Science", "Cycling", "Birds", "Food", "Climate",
+    "Hiking", "Film", "Podcast", "Retrocomputing",
+)
 
 
 def generate(users: int, statuses_per_user: float, follows_mean: float, seed: int) -> Network:
@@ -165,9 +213,115 @@ def generate(users: int, statuses_per_user: float, follows_mean: float, seed: in
             moment = start + rng.randrange(now - start)
             follow_id = _unique_id(taken, rng, moment, shard_of(net.account_ids[index]))
             net.follow_rows.append((follow_id, index, target))
+    follow_pairs = {(src, dst) for _, src, dst in net.follow_rows}
+    followers: list[list[int]] = [[] for _ in range(users)]
+    for _, src, dst in net.follow_rows:
+        followers[dst].append(src)
+
+    def since(a: int, b: int, days: int) -> int:
+        """A moment in the last `days` days after both accounts existed."""
+        start = max(net.created_ms[a], net.created_ms[b], now - days * DAY_MS)
+        return start + rng.randrange(max(1, now - start))
+
+    # Blocks (about 4% of accounts block someone, a few block many) between accounts
+    # that do not follow each other: a block severs follows both ways
+    # (social/blocks.block), so no follow crosses one. Half the targets are popular.
+    blocked: set[tuple[int, int]] = set()  # both directions
+    for index in range(users):
+        if rng.random() >= 0.04:
+            continue
+        count = min(300, 1 + int(rng.lognormvariate(0.3, 1.2)))
+        for _ in range(count * 2):
+            if count == 0:
+                break
+            target = (
+                rng.choices(range(users), cum_weights=cum_popularity)[0]
+                if rng.random() < 0.5
+                else rng.randrange(users)
+            )
+            if (
+                target == index
+                or (index, target) in blocked
+                or (index, target) in follow_pairs
+                or (target, index) in follow_pairs
+            ):
+                continue
+            shard = shard_of(net.account_ids[index])
+            block_id = _unique_id(taken, rng, since(index, target, 365), shard)
+            net.block_rows.append((block_id, index, target))
+            blocked.add((index, target))
+            blocked.add((target, index))
+            count -= 1
+
+    # Mutes (about 6% of accounts), half of them of accounts the muter follows (a mute
+    # keeps the follow). Most hide notifications; most are indefinite, some expire
+    # later, some have expired (kept until cleaned, ignored by every query).
+    muted_pairs: set[tuple[int, int]] = set()
+    hiding_mutes: dict[tuple[int, int], int] = {}  # (muter, muted) -> mute id, active only
+    for index in range(users):
+        if rng.random() >= 0.06:
+            continue
+        count = min(300, 1 + int(rng.lognormvariate(0.5, 1.2)))
+        for _ in range(count * 2):
+            if count == 0:
+                break
+            if net.following[index] and rng.random() < 0.5:
+                target = rng.choice(net.following[index])
+            else:
+                target = rng.choices(range(users), cum_weights=cum_popularity)[0]
+            if target == index or (index, target) in muted_pairs or (index, target) in blocked:
+                continue
+            moment = since(index, target, 365)
+            mute_id = _unique_id(taken, rng, moment, shard_of(net.account_ids[index]))
+            hide = rng.random() < 0.8
+            roll = rng.random()
+            expires_ms = (
+                None
+                if roll < 0.85
+                else now + rng.randrange(1, 30 * DAY_MS)
+                if roll < 0.95
+                else moment + rng.randrange(1, max(2, now - moment))
+            )
+            expires = (
+                datetime.fromtimestamp(expires_ms / 1000, UTC) if expires_ms is not None else None
+            )
+            net.mute_rows.append((mute_id, index, target, hide, expires))
+            muted_pairs.add((index, target))
+            if hide and (expires_ms is None or expires_ms > now):
+                hiding_mutes[(index, target)] = mute_id
+            count -= 1
+
+    # Locked accounts (1%, and one popular account) with pending follow requests: from
+    # accounts that neither follow them nor are blocked either way. The popular one
+    # has a long backlog.
+    locked = {i for i in range(users) if rng.random() < 0.01}
+    backlogged = rank[min(users - 1, 5)]
+    locked.add(backlogged)
+    net.locked = locked
+    requested: set[tuple[int, int]] = set()
+    for target in sorted(locked):
+        count = max(1, users // 50) if target == backlogged else int(rng.lognormvariate(0.5, 1))
+        for _ in range(count * 2):
+            if count == 0:
+                break
+            src = rng.randrange(users)
+            if (
+                src == target
+                or (src, target) in follow_pairs
+                or (src, target) in blocked
+                or (src, target) in requested
+            ):
+                continue
+            shard = shard_of(net.account_ids[src])
+            request_id = _unique_id(taken, rng, since(src, target, 60), shard)
+            net.request_rows.append((request_id, src, target))
+            requested.add((src, target))
+            count -= 1
 
     # Statuses: authors skewed (log-normal activity, the most popular post more),
-    # times uniform over the last 30 days.
+    # times uniform over the last 30 days. Each original gets a heavy-tailed appeal
+    # (Pareto, scaled by its author's popularity) that decides its boosts, likes and
+    # bookmarks: most get none, a few go viral.
     activity = [
         rng.lognormvariate(0, 1.3) * (1 + 20 * popularity[i] / popularity[rank[0]])
         for i in range(users)
@@ -181,11 +335,25 @@ def generate(users: int, statuses_per_user: float, follows_mean: float, seed: in
         " ".join(rng.choice(words) for _ in range(rng.randrange(8, 40))).capitalize() + "."
         for _ in range(4000)
     ]
+    # Hashtags: a few popular ones and a long tail (Zipf), on ~15% of originals.
+    tag_count = max(50, users // 10)
+    tag_names = [
+        TAG_NAMES[r] if r < len(TAG_NAMES) else f"topic{r}" for r in range(tag_count)
+    ]
+    cum_tag = list(accumulate(1.0 / (r + 1) ** 1.1 for r in range(tag_count)))
+    tag_ids: dict[int, int] = {}  # rank -> id, made at first use (content.ensure_tags)
+    tag_name_of: dict[int, str] = {}
+    mention_events: list[tuple[int, int, int]] = []  # status id, author, mentioned
     ids: list[int] = []
     visibility_of: list[int] = []
-    reblogged: set[tuple[int, int]] = set()
+    reblog_pos: list[int | None] = []  # position of the boosted status, per position
+    appeal = [0.0] * total
+    cum_appeal: list[float] = [0.0]  # over positions: appeal of public originals only
+    boosted_by: set[tuple[int, int]] = set()  # (original position, booster)
     replies = net.replies
     celebrity = rank[0]
+    top_popularity = popularity[rank[0]]
+    boost_window = max(1000, total // 10)  # about three days
     thread: list[int] = []  # positions of the hot thread's statuses, oldest first
     for position, (author, moment) in enumerate(zip(authors, moments, strict=True)):
         status_id = _unique_id(taken, rng, moment, shard_of(net.account_ids[author]))
@@ -210,26 +378,84 @@ def generate(users: int, statuses_per_user: float, follows_mean: float, seed: in
             thread.append(position)
         elif position > 0 and kind < 0.27:
             reply_to = max(0, position - 1 - int(rng.expovariate(1 / 3000)))
-        elif position > 0 and kind < 0.32:
-            candidate = max(0, position - 1 - int(rng.expovariate(1 / 5000)))
-            key = (candidate, author)
-            if visibility_of[candidate] == VISIBILITY_PUBLIC and key not in reblogged:
-                reblogged.add(key)
-                reblog_of = candidate
-                visibility = VISIBILITY_PUBLIC
-        text = "" if reblog_of is not None else rng.choice(texts)
+            reply_to = reblog_pos[reply_to] if reblog_pos[reply_to] is not None else reply_to
+        elif position > 0 and kind < 0.37 and cum_appeal[-1] > 0:
+            # A boost (~10% of statuses) of a recent public original, chosen by appeal:
+            # mostly the popular authors' posts. Never one's own, never twice, never
+            # across a block (the booster could not see it).
+            low = max(0, position - boost_window)
+            span = cum_appeal[position] - cum_appeal[low]
+            for _ in range(6 if span > 0 else 0):
+                point = cum_appeal[low] + rng.random() * span
+                candidate = min(position - 1, bisect_right(cum_appeal, point, low, position) - 1)
+                original_author = authors[candidate]
+                if (
+                    visibility_of[candidate] == VISIBILITY_PUBLIC
+                    and reblog_pos[candidate] is None
+                    and original_author != author
+                    and (candidate, author) not in boosted_by
+                    and (author, original_author) not in blocked
+                ):
+                    boosted_by.add((candidate, author))
+                    reblog_of = candidate
+                    # The booster's default privacy: mostly public.
+                    visibility = VISIBILITY_PUBLIC if rng.random() < 0.9 else VISIBILITY_UNLISTED
+                    break
+        mentioned: list[int] = []
         parent_author = authors[reply_to] if reply_to is not None else None
         if reply_to is not None and parent_author is not None:
             replies[reply_to] += 1
             if parent_author != author:  # a reply mentions the author it answers
-                net.mention_rows.add((status_id, net.account_ids[parent_author]))
-        if visibility == VISIBILITY_DIRECT or rng.random() < 0.03:
+                mentioned.append(parent_author)
+        if reblog_of is None and (visibility == VISIBILITY_DIRECT or rng.random() < 0.03):
             for _ in range(rng.randrange(1, 3)):
                 other = rng.randrange(users)
-                if other != author:
-                    net.mention_rows.add((status_id, net.account_ids[other]))
+                if other != author and other not in mentioned:
+                    mentioned.append(other)
+        tagged: list[int] = []
+        if reblog_of is None and rng.random() < 0.15:
+            for r in rng.choices(range(tag_count), cum_weights=cum_tag, k=rng.randrange(1, 4)):
+                if r not in tag_ids:
+                    tag_ids[r] = _unique_id(taken, rng, moment - 1, rng.randrange(1024))
+                    net.tag_rows.append((tag_ids[r], tag_names[r], tag_names[r].lower()))
+                    tag_name_of[tag_ids[r]] = tag_names[r]
+                if tag_ids[r] not in tagged:
+                    tagged.append(tag_ids[r])
+                    net.tag_uses[tag_ids[r]] += 1
+                    net.status_tag_rows.append((tag_ids[r], status_id))
+        if reblog_of is not None:
+            text = html = ""  # interactions.reblog: a boost has no text
+        else:
+            body = rng.choice(texts)
+            at = "".join(f"@User{m} " for m in mentioned)
+            text = at + body + "".join(f" #{tag_name_of[t]}" for t in tagged)
+            html = (
+                "<p>"
+                + "".join(
+                    f'<span class="h-card" translate="no"><a href="/@User{m}"'
+                    f' class="u-url mention">@<span>User{m}</span></a></span> '
+                    for m in mentioned
+                )
+                + body
+                + "".join(
+                    f' <a href="/tags/{tag_name_of[t].lower()}" class="mention hashtag"'
+                    f' rel="tag">#<span>{tag_name_of[t]}</span></a>'
+                    for t in tagged
+                )
+                + "</p>"
+            )
+        for m in mentioned:
+            net.mention_rows.add((status_id, net.account_ids[m]))
+            mention_events.append((status_id, author, m))
+        if reblog_of is None and visibility != VISIBILITY_DIRECT:
+            appeal[position] = (
+                1 + 200 * popularity[author] / top_popularity
+            ) * rng.paretovariate(1.6)
+        public_original = reblog_of is None and visibility == VISIBILITY_PUBLIC
+        cum_appeal.append(cum_appeal[-1] + (appeal[position] if public_original else 0.0))
         ids.append(status_id)
         visibility_of.append(visibility)
+        reblog_pos.append(reblog_of)
         net.status_author.append(author)
         net.status_rows.append(
             (
@@ -239,7 +465,7 @@ def generate(users: int, statuses_per_user: float, follows_mean: float, seed: in
                 net.account_ids[parent_author] if parent_author is not None else None,
                 ids[reblog_of] if reblog_of is not None else None,
                 text,
-                f"<p>{text}</p>" if text else "",
+                html,
                 visibility,
                 rng.random() < 0.05,
                 "en",
@@ -253,7 +479,87 @@ def generate(users: int, statuses_per_user: float, follows_mean: float, seed: in
         parent = net.status_rows[position][2]
         depth[ids[position]] = depth.get(parent, 0) + 1 if parent is not None else 0
     net.thread_deepest = max(depth, key=lambda key: depth[key]) if depth else ids[-1]
-    net.reblogs.update(reblog for reblog, _ in reblogged)
+    net.reblogs.update(reblog for reblog, _ in boosted_by)
+
+    # Likes (about 1.5 per original, by appeal) and bookmarks (about 0.1): mostly by
+    # the author's followers, some by others for public and unlisted posts; private
+    # ones only by followers (visible_to); direct ones get none here. Never by the
+    # author, never across a block; some minutes to days after the post.
+    eligible = sum(appeal)
+
+    def interactions(per_status: float, rows: list[tuple[int, int, int]]) -> Counter[int]:
+        counts: Counter[int] = Counter()
+        scale = per_status * sum(1 for a in appeal if a > 0) / eligible if eligible else 0
+        for position, weight in enumerate(appeal):
+            if weight <= 0:
+                continue
+            author = net.status_author[position]
+            wanted = _stochastic_round(weight * scale, rng)
+            if wanted == 0:
+                continue
+            fans = followers[author]
+            private = visibility_of[position] == VISIBILITY_PRIVATE
+            chosen: set[int] = set()
+            from_fans = wanted if private else _stochastic_round(wanted * 0.7, rng)
+            if fans:
+                chosen.update(rng.sample(fans, min(len(fans), from_fans)))
+            if not private:
+                for _ in range(2 * (wanted - len(chosen))):
+                    if len(chosen) >= wanted:
+                        break
+                    chosen.add(rng.randrange(users))
+            chosen.discard(author)
+            status_ms = moments[position]
+            for liker in sorted(chosen):
+                if (liker, author) in blocked:
+                    continue
+                moment = status_ms + min(
+                    int(rng.expovariate(1 / (6 * 3600_000))), max(1, now - status_ms - 1)
+                )
+                row_id = _unique_id(taken, rng, moment, shard_of(net.account_ids[liker]))
+                rows.append((row_id, liker, position))
+                counts[position] += 1
+        return counts
+
+    net.favourite_counts = interactions(1.5, net.favourite_rows)
+    interactions(0.1, net.bookmark_rows)
+
+    # Notifications, as the code writes them (notifications/operations.notify): to
+    # the other party of each follow, follow request, like, boost and mention, never
+    # to oneself, never across a block, and not from an account the recipient had
+    # muted with hide_notifications before the action (ids are time-ordered).
+    def notify(recipient: int, sender: int, kind: str, activity: int, status: int | None) -> None:
+        if recipient == sender or (recipient, sender) in blocked:
+            return
+        mute_id = hiding_mutes.get((recipient, sender))
+        if mute_id is not None and mute_id < activity:
+            return
+        notification_id = _unique_id(
+            taken, rng, unix_ms_of(activity), shard_of(net.account_ids[recipient])
+        )
+        net.notification_rows.append(
+            (
+                notification_id,
+                net.account_ids[recipient],
+                net.account_ids[sender],
+                kind,
+                status,
+                activity,
+            )
+        )
+
+    for follow_id, src, dst in net.follow_rows:
+        notify(dst, src, "follow", follow_id, None)
+    for request_id, src, dst in net.request_rows:
+        notify(dst, src, "follow_request", request_id, None)
+    for status_id, author, mentioned_index in mention_events:
+        notify(mentioned_index, author, "mention", status_id, status_id)
+    for position, original in enumerate(reblog_pos):
+        if original is not None:
+            notify(authors[original], authors[position], "reblog", ids[position], ids[original])
+    for favourite_id, liker, position in net.favourite_rows:
+        notify(authors[position], liker, "favourite", favourite_id, ids[position])
+    net.notification_rows.sort()
     return net
 
 
@@ -271,6 +577,18 @@ def _copy(
             copy.write_row(row)
 
 
+# Tables loaded in bulk: their secondary indexes are built after the COPY.
+BULK_TABLES = (
+    "statuses",
+    "follows",
+    "mentions",
+    "favourites",
+    "bookmarks",
+    "status_tags",
+    "notifications",
+)
+
+
 def _drop_secondary_indexes(cur: psycopg.Cursor[Any], tables: Sequence[str]) -> list[str]:
     """Drops the indexes of `tables` that back no constraint; returns their definitions."""
     cur.execute(
@@ -286,7 +604,7 @@ def _drop_secondary_indexes(cur: psycopg.Cursor[Any], tables: Sequence[str]) -> 
     return [definition for _, definition in found]
 
 
-def load(conn: psycopg.Connection[Any], net: Network, rng: random.Random) -> dict[str, float]:
+def load(conn: psycopg.Connection[Any], net: Network) -> dict[str, float]:
     """COPY every table; returns seconds per table."""
     timings: dict[str, float] = {}
     now = datetime.now(UTC)
@@ -306,15 +624,23 @@ def load(conn: psycopg.Connection[Any], net: Network, rng: random.Random) -> dic
         # build the big tables' secondary indexes once at the end (from the definitions
         # the migrations created) rather than row by row.
         cur.execute("SET session_replication_role = replica")
-        rebuild = _drop_secondary_indexes(cur, ("statuses", "follows", "mentions"))
+        rebuild = _drop_secondary_indexes(cur, BULK_TABLES)
         timed(
             "accounts",
             lambda: _copy(
                 cur,
                 "accounts",
-                ("id", "username", "username_lower", "display_name", "fields", "updated_at"),
                 (
-                    (aid, f"User{i}", f"user{i}", f"User {i}", "[]", now)
+                    "id",
+                    "username",
+                    "username_lower",
+                    "display_name",
+                    "fields",
+                    "locked",
+                    "updated_at",
+                ),
+                (
+                    (aid, f"User{i}", f"user{i}", f"User {i}", "[]", i in net.locked, now)
                     for i, aid in enumerate(net.account_ids)
                 ),
             ),
@@ -425,7 +751,7 @@ def load(conn: psycopg.Connection[Any], net: Network, rng: random.Random) -> dic
                         row[0],
                         net.replies[position],
                         net.reblogs[position],
-                        int(rng.expovariate(0.3)),
+                        net.favourite_counts[position],
                     )
                     for position, row in enumerate(net.status_rows)
                 ),
@@ -434,6 +760,52 @@ def load(conn: psycopg.Connection[Any], net: Network, rng: random.Random) -> dic
         timed(
             "mentions",
             lambda: _copy(cur, "mentions", ("status_id", "account_id"), sorted(net.mention_rows)),
+        )
+        ids = net.account_ids
+        status_ids = [row[0] for row in net.status_rows]
+        pairs = ("id", "account_id", "target_account_id")
+        for table, rows in (
+            ("blocks", net.block_rows),
+            ("follow_requests", net.request_rows),
+        ):
+            timed(
+                table,
+                lambda table=table, rows=rows: _copy(
+                    cur, table, pairs, ((i, ids[a], ids[t]) for i, a, t in sorted(rows))
+                ),
+            )
+        timed(
+            "mutes",
+            lambda: _copy(
+                cur,
+                "mutes",
+                (*pairs, "hide_notifications", "expires_at"),
+                ((i, ids[a], ids[t], h, e) for i, a, t, h, e in sorted(net.mute_rows)),
+            ),
+        )
+        timed("tags", lambda: _copy(cur, "tags", ("id", "name", "name_lower"), net.tag_rows))
+        timed(
+            "status_tags",
+            lambda: _copy(cur, "status_tags", ("tag_id", "status_id"), net.status_tag_rows),
+        )
+        for table, rows in (("favourites", net.favourite_rows), ("bookmarks", net.bookmark_rows)):
+            timed(
+                table,
+                lambda table=table, rows=rows: _copy(
+                    cur,
+                    table,
+                    ("id", "account_id", "status_id"),
+                    ((i, ids[a], status_ids[p]) for i, a, p in sorted(rows)),
+                ),
+            )
+        timed(
+            "notifications",
+            lambda: _copy(
+                cur,
+                "notifications",
+                ("id", "account_id", "from_account_id", "type", "status_id", "activity_id"),
+                net.notification_rows,
+            ),
         )
         cur.execute("RESET session_replication_role")
 
@@ -601,7 +973,7 @@ def run(args: argparse.Namespace) -> int:
         with psycopg.connect(url) as conn:
             print("loading with COPY ...", file=sys.stderr)
             mark = time.perf_counter()
-            copy_times = load(conn, net, random.Random(args.seed + 1))  # noqa: S311
+            copy_times = load(conn, net)
             phases["COPY"] = time.perf_counter() - mark
             mark = time.perf_counter()
             conn.autocommit = True
@@ -639,9 +1011,17 @@ def explain_all(
     followers: Counter[int] = Counter(target for _, _, target in net.follow_rows)
     celebrity = max(range(users), key=lambda i: followers[i])
     heavy = max(range(users), key=lambda i: len(net.following[i]))
-    # A typical viewer: follows about 200 accounts, posts a little.
+    # A typical viewer: follows about 200 accounts, posts a little, and has blocked
+    # someone and muted someone it follows (so that those filters have work to do).
+    blockers = {a for _, a, _ in net.block_rows}
+    follow_muters = {a for _, a, t, _, _ in net.mute_rows if t in set(net.following[a])}
     posting = [i for i in range(users) if 10 <= statuses_count[i] <= 200]
-    viewer = _pick(posting or range(users), lambda i: abs(len(net.following[i]) - 200))
+    viewer = _pick(
+        posting or range(users),
+        lambda i: abs(len(net.following[i]) - 200)
+        + (0 if i in blockers else 150)
+        + (0 if i in follow_muters else 150),
+    )
     followed = set(net.following[viewer])
     # A sparse viewer: follows a few quiet accounts (the worst case of a primary-key walk).
     few = [i for i in range(users) if 3 <= len(net.following[i]) <= 30] or range(users)
@@ -681,6 +1061,54 @@ def explain_all(
         net.status_rows[0][0],
     )
     celebrity_followers = [row[1] for row in fetch(followers_query(ids[celebrity], page40))]
+    # For the social-core queries: the heaviest users of each feature.
+    status_ids = [row[0] for row in net.status_rows]
+    account_index = {aid: i for i, aid in enumerate(ids)}
+    notified = Counter(account_index[row[1]] for row in net.notification_rows)
+    loud = max(range(users), key=lambda i: notified[i])
+    loud_mentions = sum(
+        1 for row in net.notification_rows if row[1] == ids[loud] and row[3] == "mention"
+    )
+    excluded = frozenset({"follow", "favourite"})
+    kept = [row[0] for row in net.notification_rows if row[1] == ids[loud]]
+    kept_types = {row[0]: row[3] for row in net.notification_rows if row[1] == ids[loud]}
+    kept.sort(reverse=True)
+    excluded_depth = next(
+        (
+            depth
+            for depth, found in enumerate(
+                accumulate(kept_types[key] not in excluded for key in kept), start=1
+            )
+            if found >= 40
+        ),
+        len(kept),
+    )
+    liked = Counter(a for _, a, _ in net.favourite_rows)
+    bookmarked = Counter(a for _, a, _ in net.bookmark_rows)
+    bookmarker = max(range(users), key=lambda i: bookmarked[i])
+    most_liked = max(net.favourite_counts, key=lambda p: net.favourite_counts[p])
+    most_boosted = max(net.reblogs, key=lambda p: net.reblogs[p])
+    blocking = Counter(a for _, a, _ in net.block_rows)
+    top_blocker = max(range(users), key=lambda i: blocking[i])
+    muting = Counter(a for _, a, _, _, _ in net.mute_rows)
+    top_muter = max(range(users), key=lambda i: muting[i])
+    requests = Counter(t for _, _, t in net.request_rows)
+    backlog = max(range(users), key=lambda i: requests[i])
+    viewer_mutes = muting[viewer]
+    viewer_blocks = blocking[viewer]
+    by_uses = sorted(net.tag_rows, key=lambda row: net.tag_uses[row[0]])
+    popular_tag = (by_uses[-1][0], by_uses[-1][2])
+    # A rare tag that still has a page to show: at least 3 uses, 2 of them public.
+    public_ids = {row[0] for row in net.status_rows if row[7] == VISIBILITY_PUBLIC}
+    public_uses = Counter(tag for tag, status in net.status_tag_rows if status in public_ids)
+    rare_tag = next(
+        (
+            (row[0], row[2])
+            for row in by_uses
+            if net.tag_uses[row[0]] >= 3 and public_uses[row[0]] >= 2
+        ),
+        (by_uses[0][0], by_uses[0][2]),
+    )
     middle_follow = fetch(followers_query(ids[celebrity], Page(limit=followers[celebrity] // 2)))
     followers_max_id = middle_follow[-1][0] if middle_follow else None
     authors = {row[1] for row in fetch(statuses_query(home_ids, v))} if home_ids else {v}
@@ -700,15 +1128,16 @@ def explain_all(
         hot(
             "home",
             "Home timeline, first page",
-            f"typical viewer following {n} accounts; limit 20",
-            home_query(v, page20, "postgresql"),
+            f"typical viewer following {n} accounts ({viewer_mutes} muted, {viewer_blocks}"
+            " blocked); home_page's statement: the page's ids with reblog_of_id; limit 20",
+            home_page_query(v, page20, "postgresql"),
             (n + 1) * 20 + seen,
         ),
         hot(
             "home_max_id",
             "Home timeline, an older page (max_id)",
             "same viewer, max_id = the 200th newest status of the timeline; limit 20",
-            home_query(v, Page(limit=20, max_id=max_id), "postgresql"),
+            home_page_query(v, Page(limit=20, max_id=max_id), "postgresql"),
             (n + 1) * 20 + seen,
         ),
         hot(
@@ -716,15 +1145,132 @@ def explain_all(
             "Home timeline of a sparse viewer",
             f"a viewer following {len(net.following[sparse])} quiet accounts"
             f" ({sparse_statuses} statuses between them and the viewer); limit 20",
-            home_query(ids[sparse], page20, "postgresql"),
+            home_page_query(ids[sparse], page20, "postgresql"),
             (len(net.following[sparse]) + 1) * 20 + 200,
         ),
         hot(
             "home_heavy",
             "Home timeline of the heaviest follower",
             f"a viewer following {h} accounts, the most of anyone; limit 20",
-            home_query(ids[heavy], page20, "postgresql"),
+            home_page_query(ids[heavy], page20, "postgresql"),
             (h + 1) * 20 + h + 200,
+        ),
+        hot(
+            "public",
+            "Public timeline",
+            "signed-in (the typical viewer, with its block and mute filters); public"
+            " originals and self-replies, newest first; limit 20",
+            public_query(v, page20),
+            200,
+        ),
+        hot(
+            "public_local",
+            "Public timeline, local (anonymous)",
+            "local=true, no viewer: the same statement as without local (every status is"
+            " local), without the block and mute filters; limit 20",
+            public_query(None, page20),
+            200,
+        ),
+        hot(
+            "tag_popular",
+            "Hashtag timeline, a popular tag",
+            f"#{popular_tag[1]} ({net.tag_uses[popular_tag[0]]:,} statuses), typical viewer;"
+            " limit 20",
+            _tag_statement(v, page20, popular_tag),
+            200,
+        ),
+        hot(
+            "tag_rare",
+            "Hashtag timeline, a rare tag",
+            f"#{rare_tag[1]} ({net.tag_uses[rare_tag[0]]} statuses, {public_uses[rare_tag[0]]}"
+            " public), typical viewer; limit 20",
+            _tag_statement(v, page20, rare_tag),
+            200,
+        ),
+        hot(
+            "notifications",
+            "Notifications page",
+            f"the typical viewer ({notified[viewer]:,} notifications); limit 40",
+            notifications_query(v, page40, NotificationFilter()),
+            200,
+        ),
+        hot(
+            "notifications_heavy",
+            "Notifications page, most notified account",
+            f"the account with the most notifications ({notified[loud]:,}); limit 40",
+            notifications_query(ids[loud], page40, NotificationFilter()),
+            200,
+        ),
+        hot(
+            "notifications_types",
+            "Notifications page, types[]=mention",
+            f"the most notified account, mentions only ({loud_mentions:,} of its"
+            f" {notified[loud]:,}); limit 40",
+            notifications_query(
+                ids[loud], page40, NotificationFilter(types=frozenset({"mention"}))
+            ),
+            200,
+        ),
+        hot(
+            "notifications_exclude",
+            "Notifications page, exclude_types[]=follow,favourite",
+            "the most notified account, without follows and likes; limit 40. The bound is"
+            f" where its 40th kept notification lies ({excluded_depth:,} from the newest) plus"
+            " 100: no index skips excluded types in id order",
+            notifications_query(ids[loud], page40, NotificationFilter(exclude_types=excluded)),
+            excluded_depth + 100,
+        ),
+        hot(
+            "favourites",
+            "Favourites page (keyset on favourite id)",
+            f"the typical viewer's {liked[viewer]:,} likes; limit 20",
+            saved_query(favourites, v, page20),
+            100,
+        ),
+        hot(
+            "bookmarks",
+            "Bookmarks page (keyset on bookmark id)",
+            f"the account with the most bookmarks ({bookmarked[bookmarker]:,}); limit 20",
+            saved_query(bookmarks, ids[bookmarker], page20),
+            100,
+        ),
+        hot(
+            "favourited_by",
+            "Favourited by",
+            f"the most liked status ({net.favourite_counts[most_liked]:,} likes); limit 40",
+            favourited_by_query(status_ids[most_liked], page40),
+            100,
+        ),
+        hot(
+            "reblogged_by",
+            "Reblogged by",
+            f"the most boosted status ({net.reblogs[most_boosted]:,} boosts), typical"
+            " viewer; limit 40",
+            reblogged_by_query(status_ids[most_boosted], v, page40),
+            100,
+        ),
+        hot(
+            "blocks",
+            "Blocks list",
+            f"the account with the most blocks ({blocking[top_blocker]}); limit 40",
+            blocks_query(ids[top_blocker], page40),
+            100,
+        ),
+        hot(
+            "mutes",
+            "Mutes list",
+            f"the account with the most mutes ({muting[top_muter]}), expired ones left out;"
+            " limit 40",
+            mutes_query(ids[top_muter], page40),
+            100,
+        ),
+        hot(
+            "follow_requests",
+            "Follow requests list",
+            f"the locked account with the most pending requests ({requests[backlog]});"
+            " limit 40",
+            requests_query(ids[backlog], page40),
+            100,
         ),
         hot(
             "account_statuses_own",
@@ -920,6 +1466,14 @@ def explain_all(
     return items, facts
 
 
+def _tag_statement(viewer_id: int, page: Page, tag: tuple[int, str]) -> ClauseElement:
+    """tag_status_ids' second statement, given the first's answer (the tag's id)."""
+    tag_id, name_lower = tag
+    statement = tag_query(viewer_id, page, TagFilter(name_lower), {name_lower: tag_id})
+    assert statement is not None
+    return statement
+
+
 def _parent_of(net: Network, status_id: int) -> int:
     for row in net.status_rows:
         if row[0] == status_id:
@@ -972,6 +1526,8 @@ def describe(
     total = len(net.status_rows)
     replies = sum(1 for row in net.status_rows if row[2] is not None)
     reblogs = sum(1 for row in net.status_rows if row[4] is not None)
+    boost_counts = list(net.reblogs.values())
+    kinds = Counter(row[3] for row in net.notification_rows)
 
     def mib(size: int) -> str:
         return f"{size / 1024 / 1024:.1f} MiB"
@@ -990,8 +1546,9 @@ def describe(
         f"- {version}. Server settings at their defaults: "
         + ", ".join(f"{name} = {value}" for name, value in settings.items())
         + " (jit as migration 0002 sets it for Roost's database).",
-        "- Rows are loaded with COPY; the secondary indexes of statuses, follows and mentions"
-        " are dropped first and rebuilt afterwards from the definitions the migrations made"
+        "- Rows are loaded with COPY; the secondary indexes of "
+        + ", ".join(BULK_TABLES)
+        + " are dropped first and rebuilt afterwards from the definitions the migrations made"
         " (a fresh build is denser than one grown row by row, so index sizes are a lower"
         " bound). Then VACUUM ANALYZE, as autovacuum would have done on a live server (it"
         " also sets the visibility map that index-only scans rely on). Each query runs once"
@@ -1009,6 +1566,19 @@ def describe(
         f" {visibility[VISIBILITY_UNLISTED] / total:.0%}, private"
         f" {visibility[VISIBILITY_PRIVATE] / total:.0%}, direct"
         f" {visibility[VISIBILITY_DIRECT] / total:.0%}); {len(net.mention_rows):,} mentions.",
+        f"- {len(net.favourite_rows):,} favourites (most liked status"
+        f" {max(net.favourite_counts.values(), default=0):,}), {len(net.bookmark_rows):,}"
+        f" bookmarks; boosts per boosted status: median {percentile(boost_counts, 0.5)},"
+        f" max {max(boost_counts, default=0):,}; {len(net.tag_rows):,} hashtags on"
+        f" {len(net.status_tag_rows):,} status_tags rows (most used"
+        f" {max(net.tag_uses.values(), default=0):,}, median"
+        f" {percentile(list(net.tag_uses.values()), 0.5)}).",
+        f"- {len(net.notification_rows):,} notifications ("
+        + ", ".join(f"{kind} {count:,}" for kind, count in kinds.most_common())
+        + f"); {len(net.block_rows):,} blocks and {len(net.mute_rows):,} mutes"
+        f" ({sum(1 for row in net.mute_rows if row[4] is not None):,} with an expiry, some"
+        f" passed); {len(net.locked):,} locked accounts with {len(net.request_rows):,}"
+        " pending follow requests.",
         f"- Followers per account: median {percentile(in_degrees, 0.5)}, 90th percentile"
         f" {percentile(in_degrees, 0.9)}, 99th {percentile(in_degrees, 0.99)}, max"
         f" {max(in_degrees):,}. Follows per account: mean"

@@ -173,12 +173,21 @@ statuses = Table(
         postgresql_where=text("in_reply_to_id IS NOT NULL"),
         sqlite_where=text("in_reply_to_id IS NOT NULL"),
     ),
-    # One boost per account per status, and "who boosted this" lists.
+    # One boost per account per status; unreblog's (status, booster) lookup.
     Index(
         "ix_statuses_reblog_of_id_account_id",
         "reblog_of_id",
         "account_id",
         unique=True,
+        postgresql_where=text("reblog_of_id IS NOT NULL"),
+        sqlite_where=text("reblog_of_id IS NOT NULL"),
+    ),
+    # "Who boosted this" (reblogged_by), newest boost first: reads the page, not
+    # every boost of a popular status (migration 0004).
+    Index(
+        "ix_statuses_reblog_of_id_id",
+        "reblog_of_id",
+        "id",
         postgresql_where=text("reblog_of_id IS NOT NULL"),
         sqlite_where=text("reblog_of_id IS NOT NULL"),
     ),
@@ -341,6 +350,8 @@ notifications = Table(
     # undoing the action removes the notification, and one action notifies once.
     Column("activity_id", IdType, nullable=False),
     Index("ix_notifications_account_id_id", "account_id", "id"),
+    # A page of one type (types[]=mention), newest first (migration 0004).
+    Index("ix_notifications_account_id_type_id", "account_id", "type", "id"),
     Index("ix_notifications_activity_id_account_id", "activity_id", "account_id", unique=True),
 )
 

@@ -75,13 +75,19 @@ def not_muted_by(viewer_id: int | None, account_id: AccountColumn) -> ColumnElem
 
 def boost_of_muted(viewer_id: int, status: Table | Alias = statuses) -> ColumnElement[bool]:
     """True for a boost of a status whose author the viewer has muted (unexpired).
-    Only boosts have reblog_of_id, so for any other status the lookup finds nothing
-    by primary key at once."""
+
+    The `reblog_of_id IS NOT NULL` guard looks redundant but is not: without it
+    PostgreSQL turns the NOT EXISTS around this into an anti join under the home
+    timeline's per-author scan, and the per-author LIMIT stops stopping it (every
+    status of every followed account was read; docs/schema.md)."""
     boosted = statuses.alias("boosted")
-    return exists(
-        select(boosted.c.id).where(
-            boosted.c.id == status.c.reblog_of_id, muted_by(viewer_id, boosted.c.account_id)
-        )
+    return and_(
+        status.c.reblog_of_id.is_not(None),
+        exists(
+            select(boosted.c.id).where(
+                boosted.c.id == status.c.reblog_of_id, muted_by(viewer_id, boosted.c.account_id)
+            )
+        ),
     )
 
 

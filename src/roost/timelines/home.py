@@ -109,14 +109,19 @@ def collapse_boosts(rows: Sequence[Any]) -> list[int]:
     return kept
 
 
+def home_page_query(viewer_id: int, page: Page, dialect: str = "sqlite") -> Select[Any]:
+    """The statement home_page issues: the page's ids (`home_query`) with their
+    reblog_of_id, read for the page's rows only, by primary key."""
+    ids = home_query(viewer_id, page, dialect).subquery("page")
+    return select(statuses.c.id, statuses.c.reblog_of_id).join(ids, ids.c.id == statuses.c.id)
+
+
 async def home_page(
     conn: AsyncConnection, viewer_id: int, page: Page
 ) -> tuple[list[int], int | None, int | None]:
     """(status ids to show, first and last page keys): the keys are those of the whole
     page, so that the Link header moves past boosts that collapse_boosts left out."""
-    ids = home_query(viewer_id, page, conn.dialect.name).subquery("page")
-    # reblog_of_id is read for the page's rows only, by primary key.
-    query = select(statuses.c.id, statuses.c.reblog_of_id).join(ids, ids.c.id == statuses.c.id)
+    query = home_page_query(viewer_id, page, conn.dialect.name)
     rows = sorted((await conn.execute(query)).all(), key=lambda row: int(row.id), reverse=True)
     if not rows:
         return [], None, None
