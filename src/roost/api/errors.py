@@ -8,6 +8,8 @@ from __future__ import annotations
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from psycopg.errors import DeadlockDetected, LockNotAvailable, SerializationFailure
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from roost.api.responses import JSONResponse
@@ -31,6 +33,15 @@ _REASONS = {
 }
 
 
+def database_was_busy(exc: OperationalError) -> bool:
+    """SQLite's lock wait ran out, or PostgreSQL picked this transaction as a deadlock
+    or serialization victim: load, not a bug, and safe to retry."""
+    original = exc.orig
+    if "database is locked" in str(original):
+        return True
+    return isinstance(original, DeadlockDetected | SerializationFailure | LockNotAvailable)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -49,6 +60,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Path parameters FastAPI could not convert, e.g. a non-numeric id.
         return JSONResponse({"error": "Record not found"}, status_code=404)
+
+    @app.exception_handler(OperationalError)
+    async def on_database_busy(request: Request, exc: OperationalError) -> JSONResponse:
+        if not database_was_busy(exc):
+            return await on_unexpected(request, exc)
+        # The transaction was rolled back, so nothing was written: the client may retry.
+        log.warning("database busy", path=request.url.path, error=str(exc.orig))
+        return JSONResponse(
+            {"error": "The server is busy, try again in a moment"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ lock instead of failing to upgrade a read lock, and readers start deferred.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,11 +81,21 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.primary = make_engine(url, "primary", begin_statement="BEGIN IMMEDIATE")
         self.replica = make_engine(url, "replica") if self.is_sqlite else self.primary
+        # SQLite has one writer at a time. Left to its busy handler, waiting writers
+        # poll with growing sleeps, unfairly: under load some waited past busy_timeout
+        # and failed ("database is locked") while others kept winning. Queueing this
+        # process's writers here first is first come, first served, and only one of them
+        # at a time touches the file lock (other processes still meet busy_timeout).
+        self._sqlite_writers = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction on the primary: committed on success, rolled back on error."""
-        async with self.primary.begin() as conn:
+        if self._sqlite_writers is None:
+            async with self.primary.begin() as conn:
+                yield conn
+            return
+        async with self._sqlite_writers, self.primary.begin() as conn:
             yield conn
 
     @asynccontextmanager
