@@ -1,4 +1,4 @@
-"""The `roost` command: serve, migrate, createuser."""
+"""The `roost` command: serve, migrate, createuser, seed, bench."""
 
 from __future__ import annotations
 
@@ -118,11 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
     create.add_argument("--admin", action="store_true")
+
+    # Each of these modules owns its arguments; they import nothing heavy at this point.
+    from roost.loadtest import command as bench_command
+    from roost.seed import command as seed_command
+
+    seed_command.add_arguments(
+        commands.add_parser("seed", help="fill the database with a realistic synthetic network")
+    )
+    bench_command.add_arguments(
+        commands.add_parser("bench", help="put a bounded load on a running server, and report")
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "bench":  # a client of some server: needs no settings of its own
+        from roost.loadtest import command as bench_command
+
+        return bench_command.run(args)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -132,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, settings)
     if args.command == "migrate":
         return _migrate(args, settings)
+    if args.command == "seed":
+        from roost.seed import command as seed_command
+
+        return seed_command.run(args, settings)
     return asyncio.run(_create_user(args, settings))
 
 

@@ -1,0 +1,1 @@
+"""`roost bench`: a bounded, realistic load against a running server, and its report."""

@@ -1,0 +1,1 @@
+"""`roost seed`: a synthetic network that looks like a real one, bulk-loaded."""
