@@ -2,7 +2,8 @@
 fills a fresh database, then SQL checks that every counter equals the COUNT(*) of what
 it counts and that mentions, tags, content and notifications are what the application
 itself would have written; a token from the tokens file signs in, the home timeline
-has statuses, and a second seed of the same database is refused."""
+has statuses, `roost bench` runs against a server on it, and a second seed of the same
+database is refused."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from roost.db.migrate import sync_url
 from roost.db.tables import VISIBILITY_PUBLIC, VISIBILITY_UNLISTED
 from roost.ids import IdGenerator, node_of, unix_ms_of
 from roost.statuses.html import extract, normalise_hashtag
-from tests.support.server import CHEAP_PASSWORD_HASHING, roost_command, server_env
+from tests.api.test_loadtest import bench_command, check_report
+from tests.support.server import CHEAP_PASSWORD_HASHING, roost_command, server_env, start_server
 from tests.support.services import fresh_postgres_database
 
 USERS = 300
@@ -300,6 +302,23 @@ async def test_a_seeded_token_signs_in_and_reads_home(seeded: Seeded, db: Connec
             bad = await http.get("/api/v1/accounts/verify_credentials",
                                  headers={"Authorization": "Bearer nope"})
             assert bad.status_code == 401
+
+
+def test_roost_bench_runs_on_the_seeded_network(seeded: Seeded) -> None:
+    """The load lab end to end: a real server on the seeded database, `roost bench`'s
+    mixed scenario for a few seconds with the seeded tokens, and its report files."""
+    server = start_server(seeded.data_dir, seeded.env.get("ROOST_DATABASE_URL"),
+                          migrate=False, ROOST_LOG_LEVEL="warning")
+    try:
+        out = seeded.data_dir / "bench-mixed"
+        run = subprocess.run(bench_command(server.url, seeded.tokens, out, "mixed",
+                                           duration=3, warmup=0.5),
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr + server.log()
+        report = check_report(out, "mixed")
+        assert report["parameters"]["users"] == USERS
+    finally:
+        server.stop()
 
 
 def test_seeding_a_database_with_accounts_is_refused(seeded: Seeded) -> None:
