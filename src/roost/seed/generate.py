@@ -54,7 +54,14 @@ from roost.ids import (
     TIMESTAMP_SHIFT,
 )
 from roost.seed import words
-from roost.statuses.html import _render_inline, hashtag_url, normalise_hashtag, render_plain_text
+from roost.statuses.html import (
+    _hashtag_link,
+    _link,
+    _mention_link,
+    hashtag_url,
+    normalise_hashtag,
+    render_plain_text,
+)
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -96,6 +103,7 @@ SEQ = {
 
 KIND_POST, KIND_REPLY, KIND_BOOST = 0, 1, 2
 PARETO_ALPHA = 1.0  # the popularity tail: smaller is heavier
+MAX_FOLLOWED_SHARE = 0.07  # the most followed account: about this share of all users
 BACK_SHARE, BACK_SCALE = 0.5, 15.0  # follow-back chance, and the audience it halves at
 NOTIFICATION_TYPES = ("follow", "follow_request", "favourite", "reblog", "mention")
 SCOPES = "read write follow push"
@@ -230,29 +238,29 @@ def make_ids(ms: I64, shard: I64, table: str, end_ms: int) -> I64:
         return ms
     while True:
         key = (ms << SHARD_BITS) | shard
-        order = np.argsort(key)
-        ordered = key[order]
-        del key
-        # Positions (in sorted order) that repeat the one before: few, so the ranks
-        # within each run are computed on them alone (memory stays at a few arrays).
-        dup = np.flatnonzero(ordered[1:] == ordered[:-1]) + 1
+        # Only the rows whose key repeats need ranks: find the repeated keys from a
+        # plain sort (faster than an argsort of everything), then order those rows.
+        ordered = np.sort(key)
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
         del ordered
-        if dup.size == 0:
-            rank = np.zeros(0, np.int64)
+        if repeated.size == 0:
+            rows = rank = np.zeros(0, np.int64)
             break
-        run_start = np.ones(dup.size, bool)
-        run_start[1:] = np.diff(dup) != 1
-        index = np.arange(dup.size)
-        rank = index - np.maximum.accumulate(np.where(run_start, index, 0)) + 1
+        rows = np.flatnonzero(_in_sorted(key, _unique(repeated)))
+        rows = rows[np.argsort(key[rows], kind="stable")]
+        same = np.zeros(rows.size, bool)
+        same[1:] = key[rows[1:]] == key[rows[:-1]]
+        del key
+        index = np.arange(rows.size)
+        rank = index - np.maximum.accumulate(np.where(same, 0, index))
         over = rank >= seq_n
         if not over.any():
             break
-        ms[order[dup[over]]] += 1
+        ms[rows[over]] += 1
     if ms.max() >= end_ms:
         raise RuntimeError("seeded ids would reach the end of the window; use fewer rows")
     sequence = np.full(ms.size, seq_lo, np.int64)
-    sequence[order[dup]] += rank
-    del order
+    sequence[rows] += rank
     return (
         ((ms - ROOST_EPOCH_MS) << TIMESTAMP_SHIFT)
         | (shard << SHARD_SHIFT)
@@ -321,6 +329,29 @@ def _weighted(rng: np.random.Generator, weights: F64, size: int) -> I64:
     return shuffled
 
 
+def max_followed_share(n: int) -> float:
+    """The share of all users the most followed account expects as followers: about
+    MAX_FOLLOWED_SHARE at a million users, more in smaller networks (as in real ones)."""
+    return min(1.0, MAX_FOLLOWED_SHARE * float((1_000_000 / max(n, 1)) ** 0.3))
+
+
+def _cap_popularity(attract: F64, n: int, follows_mean: float) -> F64:
+    """Popularity cut so that no account expects more than max_followed_share(n) of
+    all users as followers: a Pareto(1) tail left alone gives one account of a million
+    the majority of everyone. The cap c solves c = ratio * sum(min(attract, c))."""
+    ratio = max_followed_share(n) * 1.15 / max(follows_mean, 0.01)  # 1.15: see follows
+    if ratio >= 1.0:
+        return attract
+    cap = ratio * float(attract.sum())
+    for _ in range(50):
+        new_cap = ratio * float(np.minimum(attract, cap).sum())
+        if new_cap >= cap * (1 - 1e-9):
+            break
+        cap = new_cap
+    capped: F64 = np.minimum(attract, cap)
+    return capped
+
+
 def _token(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -365,6 +396,7 @@ def generate(params: Params) -> Network:
     # Popularity: Pareto, a little more for older accounts (they had time to grow).
     age = (start_ms - created) / HISTORY_MS
     attract = (rng.pareto(PARETO_ALPHA, n) + 1.0) * (0.5 + age)
+    attract = _cap_popularity(attract, n, params.follows_mean)
     # Activity: 45% never post; the rest post at a lognormal rate.
     lurker = rng.random(n) < 0.45
     activity = rng.lognormal(0.0, 1.3, n)
@@ -770,18 +802,24 @@ class Renderer:
     """Renders texts exactly as statuses.content.prepare does, given that every
     @name and #tag written resolves (they are all seeded).
 
-    `render` is statuses.html.render_plain_text itself. `compose` gives the same HTML
-    faster for the texts status_texts writes: their bodies are plain words (letters,
-    spaces, and . ! ?), which that function leaves as they are, so only the pieces
-    with mentions, links and hashtags go through its inline renderer (and repeated
-    pieces, like a popular author's @name, are rendered once). Tests compare the two,
-    and the stored HTML with what content.prepare renders."""
+    `render` is statuses.html.render_plain_text itself. status_texts builds the same
+    HTML faster for the texts it writes: their bodies are plain words (letters,
+    spaces, and . ! ?), which that function leaves as they are, and everything else
+    is a mention, link or hashtag separated by single spaces, so each is the markup
+    statuses.html writes for it (made once per account and tag, by its own
+    functions). Tests compare the two, and the stored HTML with what content.prepare
+    renders."""
 
     def __init__(self, net: Network) -> None:
         self.base = net.params.base_url.rstrip("/")
-        self.by_lower = {name.lower(): name for name in net.usernames}
+        self.usernames = net.usernames
+        self._by_lower: dict[str, str] | None = None
         self.tags = {normalise_hashtag(name) for name in net.tag_names}
-        self._pieces: dict[str, str] = {}
+        # The markup of every tag, by tag number; of mentions, by account, as needed.
+        self.tag_html = [
+            _hashtag_link(hashtag_url(self.base, name), name) for name in net.tag_names
+        ]
+        self._mentions: dict[int, str] = {}
         # Sentences posts are made of: plain words, a capital, a full stop.
         rng = np.random.default_rng([net.params.seed, net.users, 3])
         pool = words.WORDS
@@ -799,7 +837,9 @@ class Renderer:
     def mention(self, name: str, domain: str | None) -> tuple[str, str] | None:
         if domain is not None:
             return None
-        username = self.by_lower.get(name.lower())
+        if self._by_lower is None:
+            self._by_lower = {name.lower(): name for name in self.usernames}
+        username = self._by_lower.get(name.lower())
         return None if username is None else (f"{self.base}/@{username}", username)
 
     def hashtag(self, name: str) -> str | None:
@@ -808,26 +848,28 @@ class Renderer:
     def render(self, text: str) -> str:
         return render_plain_text(text, mention=self.mention, hashtag=self.hashtag)
 
-    def inline(self, piece: str) -> str:
-        if not piece:
-            return ""
-        done = self._pieces.get(piece)
+    def mention_html(self, account: int) -> str:
+        """The markup of @username of account number `account`."""
+        done = self._mentions.get(account)
         if done is None:
-            if len(self._pieces) > 200_000:
-                self._pieces.clear()
-            done = _render_inline(piece, self.mention, self.hashtag)
-            self._pieces[piece] = done
+            if len(self._mentions) > 500_000:
+                self._mentions.clear()
+            username = self.usernames[account]
+            done = _mention_link(f"{self.base}/@{username}", username)
+            self._mentions[account] = done
         return done
 
-    def compose(self, head: str, paragraphs: list[str], tail: str) -> str:
-        """render(head + "\n\n".join(paragraphs) + tail) for plain-word paragraphs,
-        a head that ends and a tail that starts with a space (or are empty)."""
-        return (
-            "<p>" + self.inline(head) + "</p><p>".join(paragraphs) + self.inline(tail) + "</p>"
-        )
+
+@dataclass
+class StatusTexts:
+    """The texts of a chunk of statuses, as columns (boosts: all empty)."""
+
+    text: list[str]
+    html: list[str]
+    spoiler: list[str]
 
 
-def status_texts(net: Network, renderer: Renderer, chunk: int) -> list[StatusText]:
+def chunk_texts(net: Network, renderer: Renderer, chunk: int) -> StatusTexts:
     """The texts of statuses CHUNK*chunk .. CHUNK*(chunk+1)-1 (boosts have none)."""
     lo = chunk * CHUNK
     hi = min(net.status_id.size, lo + CHUNK)
@@ -837,65 +879,92 @@ def status_texts(net: Network, renderer: Renderer, chunk: int) -> list[StatusTex
     # Sentences per post: mostly one to three, sometimes many (a long post).
     length = np.clip(rng.lognormal(0.6, 0.7, count), 1, 40).astype(np.int64)
     picks = rng.integers(0, len(sentences), int(length.sum())).tolist()
-    extras = rng.random((count, 3)).tolist()
+    extras = rng.random((count, 3))
+    split = extras[:, 1] < 0.5
+    linked = (extras[:, 2] < 0.05).tolist()
     link_paths = rng.integers(0, 100_000, count).tolist()
-    out: list[StatusText] = []
+    texts: list[str] = []
+    htmls: list[str] = []
+    spoiler_texts: list[str] = []
     position = 0
     usernames = net.usernames
     tag_names = net.tag_names
-    kinds = net.status_kind[lo:hi].tolist()
-    parents = net.status_parent[lo:hi].tolist()
-    authors = net.status_author[lo:hi].tolist()
+    tag_html = renderer.tag_html
+    mention_html = renderer.mention_html
+    hosts = words.LINK_HOSTS
+    spoiler_words = ("", *words.SPOILERS)
+    kinds = net.status_kind[lo:hi]
+    parents = net.status_parent[lo:hi]
+    authors = net.status_author[lo:hi]
+    # The author replied to, when it is someone else (-1 otherwise).
+    replied = np.where(parents >= 0, net.status_author[np.maximum(parents, 0)], -1)
+    replied = np.where(replied != authors, replied, -1).tolist()
+    boosts = (kinds == KIND_BOOST).tolist()
     mentioned = net.status_mention[lo:hi].tolist()
     spoilers = net.status_spoiler[lo:hi].tolist()
     tag_rows = net.status_tags[lo:hi].tolist()
-    all_authors = net.status_author
     lengths = length.tolist()
+    splits = split.tolist()
     for k in range(count):
         size = lengths[k]
-        chosen = picks[position : position + size]
-        position += size
-        if kinds[k] == KIND_BOOST:
-            out.append(StatusText("", "", ""))
+        end = position + size
+        if boosts[k]:
+            position = end
+            texts.append("")
+            htmls.append("")
+            spoiler_texts.append("")
             continue
-        extra = extras[k]
         # A paragraph break in some longer posts.
-        if size >= 4 and extra[1] < 0.5:
-            half = size // 2
+        if size >= 4 and splits[k]:
+            half = position + size // 2
             body = (
-                " ".join([sentences[j] for j in chosen[:half]])
+                " ".join([sentences[j] for j in picks[position:half]])
                 + "\n\n"
-                + " ".join([sentences[j] for j in chosen[half:]])
+                + " ".join([sentences[j] for j in picks[half:end]])
             )
         else:
-            body = " ".join([sentences[j] for j in chosen])
-        prefix = ""
-        parent = parents[k]
-        if parent >= 0:
-            parent_author = int(all_authors[parent])
-            if parent_author != authors[k]:
-                prefix = f"@{usernames[parent_author]} "
-        mentions_after = ""
+            body = " ".join([sentences[j] for j in picks[position:end]])
+        position = end
+        prefix = head = tail = tail_html = ""
+        parent_author = replied[k]
+        if parent_author >= 0:
+            prefix = f"@{usernames[parent_author]} "
+            head = mention_html(parent_author) + " "
         mention = mentioned[k]
         if mention >= 0:
-            if extra[1] < 0.5:
-                mentions_after = f" cc @{usernames[mention]}"
+            if splits[k]:
+                tail = f" cc @{usernames[mention]}"
+                tail_html = " cc " + mention_html(mention)
             else:
                 prefix = f"{prefix}@{usernames[mention]} "
-        suffix = ""
-        if extra[2] < 0.05:
-            suffix = f" https://{words.LINK_HOSTS[link_paths[k] % 4]}/p/{link_paths[k]}"
-        tags = [tag_names[t] for t in tag_rows[k] if t >= 0]
-        if tags:
-            suffix += " " + " ".join(f"#{t}" for t in tags)
-        spoiler = words.SPOILERS[spoilers[k] - 1] if spoilers[k] else ""
+                head = head + mention_html(mention) + " "
+        if linked[k]:
+            url = f"https://{hosts[link_paths[k] % 4]}/p/{link_paths[k]}"
+            tail = f"{tail} {url}"
+            tail_html = f"{tail_html} {_link(url)}"
+        row = tag_rows[k]
+        if row[0] >= 0 or row[1] >= 0 or row[2] >= 0:
+            tags = [t for t in row if t >= 0]
+            tail += " " + " ".join(["#" + tag_names[t] for t in tags])
+            tail_html += " " + " ".join([tag_html[t] for t in tags])
+        spoiler = spoiler_words[spoilers[k]]
         # Cut the words, never a mention or a tag: text and warning fit the status limit.
-        room = MAX_STATUS_CHARS - len(spoiler) - len(prefix) - len(mentions_after) - len(suffix)
-        body = body[:room].rstrip()
-        text = prefix + body + mentions_after + suffix
-        html = renderer.compose(prefix, body.split("\n\n"), mentions_after + suffix)
-        out.append(StatusText(text, html, spoiler))
-    return out
+        room = MAX_STATUS_CHARS - len(spoiler) - len(prefix) - len(tail)
+        if len(body) > room:
+            body = body[:room].rstrip()
+        texts.append(prefix + body + tail)
+        htmls.append("<p>" + head + body.replace("\n\n", "</p><p>") + tail_html + "</p>")
+        spoiler_texts.append(spoiler)
+    return StatusTexts(texts, htmls, spoiler_texts)
+
+
+def status_texts(net: Network, renderer: Renderer, chunk: int) -> list[StatusText]:
+    """chunk_texts, one object per status."""
+    made = chunk_texts(net, renderer, chunk)
+    return [
+        StatusText(text, html, spoiler)
+        for text, html, spoiler in zip(made.text, made.html, made.spoiler, strict=True)
+    ]
 
 
 def chunk_count(net: Network) -> int:

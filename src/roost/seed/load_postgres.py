@@ -1,18 +1,23 @@
 """Bulk loading into PostgreSQL: COPY into tables stripped of their secondary indexes,
-in one transaction, then the indexes rebuilt and the tables analysed (the technique
-of bench/explain_hot_queries.py).
+each table committed on its own (the first with the index drops), and each table's
+indexes rebuilt on other connections while the next tables load; then ANALYZE (the
+technique of bench/explain_hot_queries.py).
 
 Foreign keys are not checked row by row (session_replication_role = replica, when the
 role may set it): the rows are consistent by construction, and the unique indexes
-rebuilt at the end still check every uniqueness rule the schema has. Primary keys and
-unique constraints stay in place during the COPY; rows come in id order, so their
+rebuilt afterwards still check every uniqueness rule the schema has. Primary keys that
+foreign keys point at stay in place during the COPY; rows come in id order, so their
 B-trees grow at the right edge.
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import struct
+import sys
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -26,6 +31,11 @@ BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 BINARY_TRAILER = struct.pack(">h", -1)
 PG_EPOCH_MS = 946_684_800_000  # timestamptz counts microseconds from 2000-01-01 UTC
 BLOCK_ROWS = 1_000_000
+# Index builds run on this many connections of their own, each sorting in this much
+# memory (PostgreSQL's, split with its parallel workers).
+INDEX_CONNECTIONS = 2
+INDEX_MEMORY = "1GB"
+LOAD_LAST = ("statuses", "status_stats", "mentions", "status_tags")
 _SIZES = {"q": ">i8", "i": ">i4", "b": "u1", "ts": ">i8"}
 
 
@@ -84,10 +94,12 @@ def _block_rows(block: Block) -> int:
     raise ValueError("a block needs one array column")
 
 
-def _drop_secondary_indexes(cur: psycopg.Cursor[Any], names: list[str]) -> list[str]:
-    """Drops the indexes of the tables that back no constraint; returns their DDL."""
+def _drop_secondary_indexes(
+    cur: psycopg.Cursor[Any], names: list[str]
+) -> list[tuple[str, str]]:
+    """Drops the indexes of the tables that back no constraint; returns (table, DDL)."""
     cur.execute(
-        "SELECT ic.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+        "SELECT ic.relname, pg_get_indexdef(i.indexrelid), t.relname FROM pg_index i"
         " JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
         " JOIN pg_namespace ns ON ns.oid = t.relnamespace"
         " WHERE t.relname = ANY(%s) AND ns.nspname = current_schema() AND NOT EXISTS"
@@ -95,22 +107,27 @@ def _drop_secondary_indexes(cur: psycopg.Cursor[Any], names: list[str]) -> list[
         (names,),
     )
     found = cur.fetchall()
-    for name, _ in found:
+    for name, _, _ in found:
         cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-    return [definition for _, definition in found]
+    return [(table, definition) for _, definition, table in found]
 
 
-def _drop_unreferenced_primary_keys(cur: psycopg.Cursor[Any], names: list[str]) -> list[str]:
-    """Drops the primary keys of `names` that no foreign key points at (the edge and
-    counter tables); returns the statements that put them back. Building a B-tree from
-    all the rows at once is several times faster than growing it row by row."""
+def _drop_unreferenced_keys(
+    cur: psycopg.Cursor[Any], names: list[str]
+) -> list[tuple[str, str]]:
+    """Drops the primary keys and unique constraints of `names` that no foreign key
+    points at (those of the edge and counter tables, the unique names, e-mails and
+    token digests); returns (table, the statement that puts it back). Building a
+    B-tree from all the rows at once is several times faster than growing it row by
+    row, and rebuilding it still checks that every key is unique."""
     cur.execute(
         "SELECT t.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k"
         " JOIN pg_class t ON t.oid = k.conrelid"
         " JOIN pg_namespace ns ON ns.oid = t.relnamespace"
-        " WHERE k.contype = 'p' AND t.relname = ANY(%s) AND ns.nspname = current_schema()"
+        " WHERE k.contype IN ('p', 'u') AND t.relname = ANY(%s)"
+        " AND ns.nspname = current_schema()"
         " AND NOT EXISTS (SELECT 1 FROM pg_constraint f"
-        "                 WHERE f.contype = 'f' AND f.confrelid = t.oid)",
+        "                 WHERE f.contype = 'f' AND f.conindid = k.conindid)",
         (names,),
     )
     restore = []
@@ -120,12 +137,13 @@ def _drop_unreferenced_primary_keys(cur: psycopg.Cursor[Any], names: list[str]) 
                 sql.Identifier(table), sql.Identifier(name)
             )
         )
-        restore.append(
+        restore.append((
+            table,
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 sql.Identifier(table), sql.Identifier(name)
             ).as_string(cur)
-            + definition
-        )
+            + definition,
+        ))
     return restore
 
 
@@ -141,61 +159,160 @@ def existing_ids(url: str) -> set[int]:
         return {int(row[0]) for row in rows.fetchall()}
 
 
+class IndexBuilder:
+    """Builds the indexes of loaded (committed) tables on connections of its own, in
+    threads, while the next tables load: PostgreSQL sorts for an index on one core
+    while it parses COPY on the other."""
+
+    def __init__(self, url: str, connections: int) -> None:
+        self.url = url
+        self.jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self.errors: list[BaseException] = []
+        self.seconds: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.connections: list[psycopg.Connection[Any]] = []
+        self.threads = [
+            threading.Thread(target=self._run, name=f"seed-index-{i}", daemon=True)
+            for i in range(connections)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, table: str, definitions: list[str]) -> None:
+        for definition in definitions:
+            self.jobs.put((table, definition))
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(libpq_url(self.url), autocommit=True) as conn:
+                with self.lock:
+                    self.connections.append(conn)
+                conn.execute(f"SET maintenance_work_mem = '{INDEX_MEMORY}'")
+                conn.execute("SET synchronous_commit = off")
+                while True:
+                    job = self.jobs.get()
+                    if job is None:
+                        return
+                    if self.errors:
+                        continue  # drain: a failure stops the work
+                    table, definition = job
+                    started = time.perf_counter()
+                    conn.execute(definition.encode())  # pg_get_indexdef output
+                    with self.lock:
+                        self.seconds[table] = (
+                            self.seconds.get(table, 0.0) + time.perf_counter() - started
+                        )
+        except BaseException as error:  # handed to the loading thread
+            with self.lock:
+                self.errors.append(error)
+
+    def finish(self) -> dict[str, float]:
+        """Waits for every index; raises the first failure."""
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
+        if self.errors:
+            raise self.errors[0]
+        return dict(self.seconds)
+
+    def abort(self) -> None:
+        """Stops: the builds under way are cancelled, the others not started."""
+        with self.lock:
+            self.errors.append(RuntimeError("loading failed"))
+            connections = list(self.connections)
+        for _ in self.threads:
+            self.jobs.put(None)
+        for conn in connections:
+            with contextlib.suppress(psycopg.Error):
+                conn.cancel_safe()
+        for thread in self.threads:
+            thread.join()
+
+
+def _copy_table(cur: psycopg.Cursor[Any], table: TableRows) -> float:
+    progress = Progress(table.name, table.count)
+    columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+    if table.blocks is not None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(table.name), columns
+        )
+        with cur.copy(statement) as copy:
+            copy.write(BINARY_HEADER)
+            for block in table.blocks():
+                size = _block_rows(block)
+                for lo in range(0, size, BLOCK_ROWS):
+                    hi = min(size, lo + BLOCK_ROWS)
+                    copy.write(binary_rows(block, lo, hi))
+                    progress.advance(hi - lo)
+            copy.write(BINARY_TRAILER)
+    elif table.copy_text is not None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table.name), columns
+        )
+        with cur.copy(statement) as copy:
+            for data in table.copy_text():
+                copy.write(data)
+                progress.advance(data.count(b"\n"))
+    else:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table.name), columns
+        )
+        with cur.copy(statement) as copy:
+            for batch in table.batches():
+                for row in batch:
+                    copy.write_row(row)
+                progress.advance(len(batch))
+    return progress.finish()
+
+
 def load(url: str, tables: list[TableRows]) -> dict[str, float]:
-    """COPYs every table; returns seconds per table and per step."""
+    """COPYs every table; returns seconds per table and per step.
+
+    The first transaction drops the indexes to rebuild and loads the first table
+    (accounts), so a failure before then leaves the database as it was; every table
+    after it is committed on its own, and its indexes are built (by IndexBuilder)
+    while the next ones load. A failure after the first table leaves a half-seeded
+    database, which a new `roost seed` refuses (it has accounts): drop it."""
     timings: dict[str, float] = {}
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         # Without the privilege foreign keys are checked: slower, same result.
         with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
             conn.execute("SET session_replication_role = replica")
-        conn.execute("SET maintenance_work_mem = '1GB'")
+            # Unchecked, the statuses can come last: the longest load (their texts)
+            # then covers the biggest index builds (notifications, follows) rather
+            # than those running alone at the end.
+            tables = [t for t in tables if t.name not in LOAD_LAST] + [
+                t for t in tables if t.name in LOAD_LAST
+            ]
         conn.execute("SET synchronous_commit = off")
         conn.autocommit = False
         with conn.cursor() as cur:
             names = [t.name for t in tables]
-            rebuild = _drop_secondary_indexes(cur, names)
-            rebuild += _drop_unreferenced_primary_keys(cur, names)
-            for table in tables:
-                progress = Progress(table.name, table.count)
-                columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
-                if table.blocks is not None:
-                    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-                        sql.Identifier(table.name), columns
-                    )
-                    with cur.copy(statement) as copy:
-                        copy.write(BINARY_HEADER)
-                        for block in table.blocks():
-                            size = _block_rows(block)
-                            for lo in range(0, size, BLOCK_ROWS):
-                                hi = min(size, lo + BLOCK_ROWS)
-                                copy.write(binary_rows(block, lo, hi))
-                                progress.advance(hi - lo)
-                        copy.write(BINARY_TRAILER)
-                elif table.copy_text is not None:
-                    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                        sql.Identifier(table.name), columns
-                    )
-                    with cur.copy(statement) as copy:
-                        for data in table.copy_text():
-                            copy.write(data)
-                            progress.advance(data.count(b"\n"))
-                else:
-                    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                        sql.Identifier(table.name), columns
-                    )
-                    with cur.copy(statement) as copy:
-                        for batch in table.batches():
-                            for row in batch:
-                                copy.write_row(row)
-                            progress.advance(len(batch))
-                timings[table.name] = progress.finish()
-            step = Step(f"{len(rebuild)} indexes")
-            for definition in rebuild:
-                cur.execute(definition.encode())  # pg_get_indexdef output
+            rebuild: dict[str, list[str]] = {}
+            dropped = _drop_secondary_indexes(cur, names)
+            dropped += _drop_unreferenced_keys(cur, names)
+            for table_name, definition in dropped:
+                rebuild.setdefault(table_name, []).append(definition)
+            builder = IndexBuilder(url, INDEX_CONNECTIONS)
+            try:
+                for table in tables:
+                    timings[table.name] = _copy_table(cur, table)
+                    conn.commit()
+                    builder.submit(table.name, rebuild.pop(table.name, []))
+                step = Step(f"{len(dropped)} indexes (the rest)")
+                built = builder.finish()
+            except BaseException:
+                builder.abort()
+                raise
             timings["indexes"] = step.finish()
-            step = Step("commit")
-        conn.commit()
-        timings["commit"] = step.finish()
+            for table_name, seconds in built.items():
+                timings[f"indexes of {table_name}"] = seconds
+            print(
+                "  index builds (while loading): "
+                + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in built.items()),
+                file=sys.stderr,
+            )
         conn.autocommit = True
         conn.execute("RESET session_replication_role")
         step = Step("analyze")

@@ -117,37 +117,41 @@ def _status_rows(chunk: int) -> list[Row]:
     """The statuses rows of one chunk, complete."""
     net, renderer, columns = _WORKER_NET, _WORKER_RENDERER, _WORKER_COLUMNS
     assert net is not None and renderer is not None and columns is not None
-    texts = gen.status_texts(net, renderer, chunk)
+    made = gen.chunk_texts(net, renderer, chunk)
     lo = chunk * gen.CHUNK
-    hi = lo + len(texts)
-    ids = columns.ids[lo:hi].tolist()
-    authors = columns.author_ids[lo:hi].tolist()
-    reply_to = _ids(columns.reply_to[lo:hi])
-    reply_to_account = _ids(columns.reply_to_account[lo:hi])
+    hi = lo + len(made.text)
     reblog_of = _ids(columns.reblog_of[lo:hi])
-    visibility = columns.visibility[lo:hi].tolist()
     app = columns.application_id
-    rows: list[Row] = []
-    for k, made in enumerate(texts):
-        boost = reblog_of[k] is not None
-        rows.append(
-            (
-                ids[k],
-                authors[k],
-                reply_to[k],
-                reply_to_account[k],
-                reblog_of[k],
-                made.text,
-                made.html,
-                made.spoiler,
-                visibility[k],
-                bool(made.spoiler),
-                None if boost else "en",
-                None if boost else app,
-                None,
-            )
+    return [
+        (
+            status_id,
+            author,
+            reply_to,
+            reply_to_account,
+            reblog,
+            text,
+            html,
+            spoiler,
+            visibility,
+            bool(spoiler),
+            None if reblog is not None else "en",
+            None if reblog is not None else app,
+            None,
         )
-    return rows
+        for status_id, author, reply_to, reply_to_account, reblog, text, html, spoiler,
+        visibility in zip(
+            columns.ids[lo:hi].tolist(),
+            columns.author_ids[lo:hi].tolist(),
+            _ids(columns.reply_to[lo:hi]),
+            _ids(columns.reply_to_account[lo:hi]),
+            reblog_of,
+            made.text,
+            made.html,
+            made.spoiler,
+            columns.visibility[lo:hi].tolist(),
+            strict=True,
+        )
+    ]
 
 
 def _copy_field(value: Any) -> str:
@@ -157,20 +161,70 @@ def _copy_field(value: Any) -> str:
     if value is True or value is False:
         return "t" if value else "f"
     if isinstance(value, str):
+        return _copy_text(value)
+    return str(value)
+
+
+def _copy_text(value: str) -> str:
+    if "\\" in value or "\n" in value or "\r" in value or "\t" in value:
         return (
             value.replace("\\", "\\\\")
             .replace("\n", "\\n")
             .replace("\r", "\\r")
             .replace("\t", "\\t")
         )
-    return str(value)
+    return value
+
+
+def _copy_ids(values: Any) -> list[str]:
+    """Ids in COPY's text format, -1 as NULL."""
+    return ["\\N" if v < 0 else str(v) for v in values.tolist()]
 
 
 def _status_copy_text(chunk: int) -> bytes:
     """The statuses rows of one chunk as COPY text, made in the worker, so the loading
-    process only passes bytes on."""
-    lines = ["\t".join([_copy_field(v) for v in row]) for row in _status_rows(chunk)]
-    return ("\n".join(lines) + "\n").encode() if lines else b""
+    process only passes bytes on. The same rows as _status_rows, formatted directly."""
+    net, renderer, columns = _WORKER_NET, _WORKER_RENDERER, _WORKER_COLUMNS
+    assert net is not None and renderer is not None and columns is not None
+    made = gen.chunk_texts(net, renderer, chunk)
+    lo = chunk * gen.CHUNK
+    hi = lo + len(made.text)
+    if hi == lo:
+        return b""
+    app = str(columns.application_id)
+    original = f"en\t{app}"
+    boost = "\\N\t\\N"
+    lines = [
+        f"{status_id}\t{author}\t{reply_to}\t{reply_to_account}\t{reblog}\t"
+        f"{_copy_text(text)}\t{_copy_text(html)}\t{_copy_text(spoiler)}\t{visibility}\t"
+        f"{'t' if spoiler else 'f'}\t{boost if is_boost else original}\t\\N\n"
+        for status_id, author, reply_to, reply_to_account, reblog, is_boost, text, html,
+        spoiler, visibility in zip(
+            columns.ids[lo:hi].tolist(),
+            columns.author_ids[lo:hi].tolist(),
+            _copy_ids(columns.reply_to[lo:hi]),
+            _copy_ids(columns.reply_to_account[lo:hi]),
+            _copy_ids(columns.reblog_of[lo:hi]),
+            (columns.reblog_of[lo:hi] >= 0).tolist(),
+            made.text,
+            made.html,
+            made.spoiler,
+            columns.visibility[lo:hi].tolist(),
+            strict=True,
+        )
+    ]
+    return "".join(lines).encode()
+
+
+def copy_moments(ms: Any) -> list[str]:
+    """Epoch milliseconds as timestamptz input for COPY text (ISO 8601, UTC), at once."""
+    stamps = np.datetime_as_string(np.asarray(ms, np.int64).astype("datetime64[ms]"), unit="ms")
+    return [f"{stamp}+00" for stamp in stamps.tolist()]
+
+
+def _copy_lines(lines: list[str]) -> Iterator[bytes]:
+    for lo in range(0, len(lines), 100_000):
+        yield "".join(lines[lo : lo + 100_000]).encode()
 
 
 def status_chunks(net: gen.Network, workers: int, make: Callable[[int], T]) -> Iterator[T]:
@@ -296,6 +350,38 @@ def tables(
             for t in order.tolist()
         )
         return _batched(rows)
+
+    # The same rows as COPY text, built in bulk (PostgreSQL).
+    def accounts_copy() -> Iterator[bytes]:
+        created = copy_moments(net.account_ms)
+        locked = ["t" if v else "f" for v in net.locked.tolist()]
+        bot = ["t" if v else "f" for v in net.bot.tolist()]
+        return _copy_lines([
+            f"{account_ids[i]}\t{_copy_text(name)}\t{_copy_text(name.lower())}\t"
+            f"{_copy_text(net.display_names[i])}\t\t[]\t{locked[i]}\t{bot[i]}\tt\tf\t"
+            f"\\N\t\\N\t{created[i]}\n"
+            for i, name in enumerate(net.usernames)
+        ])
+
+    def users_copy() -> Iterator[bytes]:
+        created = copy_moments(net.account_ms)
+        hashed = _copy_text(password_hash)
+        return _copy_lines([
+            f"{account_ids[i]}\t{_copy_text(name)}@seed.invalid\t"
+            f"{_copy_text(name.lower())}@seed.invalid\t{hashed}\tf\tt\tf\ten\tpublic\tf\t"
+            f"\\N\t\\N\t{created[i]}\n"
+            for i, name in enumerate(net.usernames)
+        ])
+
+    def access_tokens_copy() -> Iterator[bytes]:
+        created = copy_moments(gen.ms_of(net.token_id))
+        token_ids = net.token_id.tolist()
+        app = net.application_id
+        return _copy_lines([
+            f"{token_ids[i]}\t{digest(token)}\t{app}\t{account_ids[i]}\t{app_scopes}\t"
+            f"{created[i]}\t\\N\n"
+            for i, token in enumerate(net.tokens)
+        ])
 
     def statuses() -> Iterator[list[Row]]:
         return status_chunks(net, text_workers, _status_rows)
@@ -442,32 +528,22 @@ def tables(
     return [
         TableRows("accounts", ("id", "username", "username_lower", "display_name", "note",
                                "fields", "locked", "bot", "discoverable", "is_group",
-                               "avatar_path", "header_path", "updated_at"), n, accounts),
+                               "avatar_path", "header_path", "updated_at"), n, accounts,
+                  copy_text=accounts_copy),
         TableRows("account_stats", ("account_id", "statuses_count", "followers_count",
                                     "following_count", "last_status_at"), n, account_stats,
                   account_stats_blocks),
         TableRows("users", ("account_id", "email", "email_lower", "password_hash", "admin",
                             "approved", "disabled", "locale", "default_privacy",
                             "default_sensitive", "default_language", "signup_reason",
-                            "created_at"), n, users),
+                            "created_at"), n, users, copy_text=users_copy),
         TableRows("applications", ("id", "name", "website", "redirect_uris", "scopes",
                                    "client_id", "client_secret_hash", "created_at"), 1,
                   applications),
         TableRows("access_tokens", ("id", "token_hash", "application_id", "account_id",
-                                    "scopes", "created_at", "revoked_at"), n, access_tokens),
+                                    "scopes", "created_at", "revoked_at"), n, access_tokens,
+                  copy_text=access_tokens_copy),
         TableRows("tags", ("id", "name", "name_lower"), counts["tags"], tags),
-        TableRows("statuses", ("id", "account_id", "in_reply_to_id", "in_reply_to_account_id",
-                               "reblog_of_id", "text", "content_html", "spoiler_text",
-                               "visibility", "sensitive", "language", "application_id",
-                               "edited_at"), counts["statuses"], statuses,
-                  copy_text=statuses_copy),
-        TableRows("status_stats", ("status_id", "replies_count", "reblogs_count",
-                                   "favourites_count"), counts["status_stats"], status_stats,
-                  status_stats_blocks),
-        TableRows("mentions", ("status_id", "account_id"), counts["mentions"], mentions,
-                  mentions_blocks),
-        TableRows("status_tags", ("tag_id", "status_id"), counts["status_tags"], status_tags,
-                  status_tags_blocks),
         TableRows("follows", ("id", "account_id", "target_account_id", "show_reblogs", "notify"),
                   counts["follows"],
                   edges(net.follow_src, net.follow_dst, net.follow_id, *follow_extra),
@@ -485,6 +561,18 @@ def tables(
                   edges(net.mute_src, net.mute_dst, net.mute_id, net.mute_hide, None),
                   edge_blocks(net.mute_src, net.mute_dst, net.mute_id,
                               Column("b", net.mute_hide), Column("n", None))),
+        TableRows("statuses", ("id", "account_id", "in_reply_to_id", "in_reply_to_account_id",
+                               "reblog_of_id", "text", "content_html", "spoiler_text",
+                               "visibility", "sensitive", "language", "application_id",
+                               "edited_at"), counts["statuses"], statuses,
+                  copy_text=statuses_copy),
+        TableRows("status_stats", ("status_id", "replies_count", "reblogs_count",
+                                   "favourites_count"), counts["status_stats"], status_stats,
+                  status_stats_blocks),
+        TableRows("mentions", ("status_id", "account_id"), counts["mentions"], mentions,
+                  mentions_blocks),
+        TableRows("status_tags", ("tag_id", "status_id"), counts["status_tags"], status_tags,
+                  status_tags_blocks),
         TableRows("favourites", ("id", "account_id", "status_id"), counts["favourites"],
                   by_status(net.favourite_account, net.favourite_status, net.favourite_id),
                   by_status_blocks(net.favourite_account, net.favourite_status,
