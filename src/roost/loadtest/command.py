@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
     parser.add_argument("--tokens", type=Path, required=True,
                         help="username<TAB>access_token[<TAB>account_id[<TAB>weight]] lines")
-    parser.add_argument("--scenario", choices=("mixed", "mastodon", "home"), default="mixed")
+    parser.add_argument("--scenario", choices=("mixed", "mastodon", "home", "ceiling"),
+                        default="mixed")
     parser.add_argument("--duration", type=float, default=30.0,
                         help="seconds the run lasts in all, warmup included (default 30)")
     parser.add_argument("--warmup", type=float, default=0.0,

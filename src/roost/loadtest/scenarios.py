@@ -20,6 +20,9 @@ NOTIFICATIONS = "GET /api/v1/notifications"
 FAVOURITE = "POST /api/v1/statuses/:id/favourite"
 REBLOG = "POST /api/v1/statuses/:id/reblog"
 FOLLOW = "POST /api/v1/accounts/:id/follow"
+# Not a Roost endpoint: bench/ceiling_app.py adds it to the app to measure the framework's
+# ceiling (a prepared home-timeline body from memory, through the same middleware).
+CEILING = "GET /bench/ceiling"
 
 WORDS = ("morning", "coffee", "river", "garden", "train", "rain", "music", "bread", "cat",
          "library", "bicycle", "lunch", "sunset", "moss", "kettle", "harbour", "notes",
@@ -31,6 +34,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "home": (HOME,),
     "mastodon": (HOME, NOTIFICATIONS, FAVOURITE, REBLOG, POST_STATUS, ACCOUNT,
                  ACCOUNT_STATUSES, FOLLOW),
+    "ceiling": (CEILING,),
 }
 
 
@@ -124,4 +128,11 @@ async def mastodon(client: Client, rng: random.Random, index: int, think_scale: 
     await pause()
 
 
-SCENARIOS: dict[str, Scenario] = {"mixed": mixed, "home": home, "mastodon": mastodon}
+async def ceiling(client: Client, rng: random.Random, index: int, think_scale: float) -> None:
+    """GET /bench/ceiling only: needs bench/ceiling_app.py's server (docs/performance.md)."""
+    user = client.picker.pick(rng)
+    await client.send(CEILING, "GET", "/bench/ceiling", user)
+
+
+SCENARIOS: dict[str, Scenario] = {"mixed": mixed, "home": home, "mastodon": mastodon,
+                                  "ceiling": ceiling}
