@@ -56,7 +56,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tokens = data_dir / "tokens.tsv"
 
     def run(database_url: str | None) -> Iterator[Seeded]:
-        env = server_env(data_dir, database_url, **CHEAP_PASSWORD_HASHING)
+        env = server_env(data_dir, database_url)  # hashes cheaply, like every test server
         outcome = seed(env, "--tokens", str(tokens))
         assert outcome.returncode == 0, outcome.stderr
         url = normalise_database_url(

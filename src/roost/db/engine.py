@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event
@@ -91,11 +91,7 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction on the primary: committed on success, rolled back on error."""
-        if self._sqlite_writers is None:
-            async with self.primary.begin() as conn:
-                yield conn
-            return
-        async with self._sqlite_writers, self.primary.begin() as conn:
+        async with self._sqlite_writers or nullcontext(), self.primary.begin() as conn:
             yield conn
 
     @asynccontextmanager
