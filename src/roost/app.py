@@ -21,9 +21,9 @@ from roost.api.mastodon import tags as tags_api
 from roost.api.responses import JSONResponse
 from roost.config import Settings, load_settings
 from roost.context import Roost
-from roost.db import migrate
 from roost.db.engine import Database
 from roost.db.nodes import NodeLease
+from roost.events import backends, consumer
 from roost.ids import IdGenerator
 from roost.observability.logging import configure_logging
 from roost.observability.middleware import ObservabilityMiddleware
@@ -31,22 +31,6 @@ from roost.resilience.ratelimit import RateLimitMiddleware, RateLimitRules, buil
 from roost.security import passwords
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
-
-
-class SchemaBehind(RuntimeError):
-    pass
-
-
-def prepare_database(settings: Settings) -> None:
-    """SQLite (the embedded default) migrates itself; PostgreSQL must be migrated
-    explicitly, so that many servers starting together never race on DDL."""
-    if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        migrate.upgrade(settings.database_url)
-    elif not migrate.is_up_to_date(settings.database_url):
-        raise SchemaBehind(
-            "The database schema is behind this version of Roost: run `roost migrate` first."
-        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,10 +49,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         node = await lease.acquire()
         lease.start_renewing()
         ids = IdGenerator(node)
-        app.state.roost = Roost(settings=settings, db=db, ids=ids)
+        roost = Roost(settings=settings, db=db, ids=ids)
+        app.state.roost = roost
+        services = (
+            backends.build(roost, consumer.all_consumers()) if settings.serve_consumers else []
+        )
+        for service in services:
+            service.start()
         try:
             yield
         finally:
+            for service in services:
+                await service.stop()
             await lease.release(free_after_ms=ids.last_issued_ms)
             await db.dispose()
             if limiter is not None:

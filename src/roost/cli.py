@@ -1,4 +1,4 @@
-"""The `roost` command: serve, migrate, createuser, seed, bench."""
+"""The `roost` command: serve, migrate, createuser, seed, bench, worker, events."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
-    from roost.app import SchemaBehind, prepare_database
+    from roost.db.migrate import SchemaBehind, prepare_database
     from roost.observability.logging import configure_logging
 
     configure_logging(settings.log_level)
@@ -61,8 +61,8 @@ def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 async def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     from roost.accounts import operations, validation
-    from roost.app import SchemaBehind, prepare_database
     from roost.db.engine import Database
+    from roost.db.migrate import SchemaBehind, prepare_database
     from roost.db.nodes import NodeLease
     from roost.errors import ApiError
     from roost.ids import IdGenerator
@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true")
 
     # Each of these modules owns its arguments; they import nothing heavy at this point.
+    from roost.analytics import report as stats_command
+    from roost.events import cli as events_command
+    from roost.events import worker as worker_command
     from roost.loadtest import command as bench_command
     from roost.seed import command as seed_command
 
@@ -128,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_command.add_arguments(
         commands.add_parser("bench", help="put a bounded load on a running server, and report")
+    )
+    worker_command.add_arguments(
+        commands.add_parser("worker", help="run the event consumers (until SIGTERM)")
+    )
+    events_command.add_arguments(
+        commands.add_parser("events", help="the event log: status, dead letters, replays")
+    )
+    stats_command.add_arguments(
+        commands.add_parser("stats", help="daily active accounts, posts, sign-ups (analytics)")
     )
     return parser
 
@@ -151,6 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         from roost.seed import command as seed_command
 
         return seed_command.run(args, settings)
+    if args.command == "worker":
+        from roost.events import worker as worker_command
+
+        return worker_command.run(args, settings)
+    if args.command == "stats":
+        from roost.analytics import report as stats_command
+
+        return stats_command.run(args, settings)
+    if args.command == "events":
+        from roost.events import cli as events_command
+
+        return events_command.run(args, settings)
     return asyncio.run(_create_user(args, settings))
 
 

@@ -45,6 +45,26 @@ class Settings:
     # argon2id cost of new password hashes (security/passwords.py).
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
+    # The event log (roost.events, docs/events.md).
+    event_log: str = "outbox"  # outbox (in-process), redis or nats://host:port
+    event_max_attempts: int = 5  # a handler failing this often sends its event to the dead letters
+    event_retry_base_ms: int = 500  # first retry after up to this long, doubling each time
+    event_retention_hours: int = 24  # the outbox keeps events this long, for replays
+    # The Redis Streams log (events/redis_log.py): an account's events go to stream
+    # `{prefix}events:{account_id % partitions}`, each capped near `maxlen` entries;
+    # an entry a dead consumer left unacknowledged this long is claimed by another.
+    event_partitions: int = 8
+    event_stream_prefix: str = "roost:"
+    event_stream_maxlen: int = 1_000_000
+    event_claim_idle_ms: int = 30_000
+    # The NATS JetStream log (events/nats_log.py): one stream, subjects
+    # `{stream lowercase}.events.{account_id % partitions}`; a message a consumer took
+    # and did not acknowledge within `ack_wait` goes to another process.
+    event_nats_stream: str = "ROOST_EVENTS"
+    event_nats_ack_wait_ms: int = 30_000
+    # Whether `roost serve` runs the consumers itself (the embedded default); with a
+    # separate `roost worker`, turn it off.
+    serve_consumers: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -69,15 +89,37 @@ def _http_url(name: str, raw: str | None) -> str:
     return value
 
 
-def _positive(name: str, raw: str | None, default: int, minimum: int = 1) -> int:
+def _positive(
+    name: str, raw: str | None, default: int, minimum: int = 1, maximum: int = 1_000_000_000
+) -> int:
     if raw is None or raw.strip() == "":
         return default
     text = raw.strip()
-    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= 1_000_000_000:
+    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= maximum:
         raise ConfigError(
-            f"{name} must be a whole number from {minimum} to 1000000000, not {raw!r}"
+            f"{name} must be a whole number from {minimum} to {maximum}, not {raw!r}"
         )
     return int(text)
+
+
+def _key_prefix(name: str, raw: str | None, default: str) -> str:
+    """A Redis key prefix: printable ASCII without spaces (it is part of every key)."""
+    if raw is None or raw == "":
+        return default
+    if len(raw) > 100 or not all(33 <= ord(c) <= 126 for c in raw):
+        raise ConfigError(f"{name} must be up to 100 printable characters without spaces, "
+                          f"not {raw!r}")
+    return raw
+
+
+def _stream_name(name: str, raw: str | None, default: str) -> str:
+    """A JetStream stream name: letters, digits, _ and - (it is also a subject token)."""
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    if len(value) > 64 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in value):
+        raise ConfigError(f"{name} must be up to 64 letters, digits, _ or -, not {raw!r}")
+    return value
 
 
 def normalise_database_url(url: str) -> str:
@@ -129,6 +171,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     # isascii(): superscripts and non-Latin digits pass isdigit() but are not wanted here.
     if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 100_000:
         raise ConfigError(f"ROOST_MAX_STATUS_CHARS must be 1 to 100000, not {raw_limit!r}")
+    # Redis Streams when there is a Redis (the issue's "at scale" default), else the outbox.
+    event_log = (env.get("ROOST_EVENT_LOG") or "").strip() or (
+        "redis" if env.get("ROOST_REDIS_URL") else "outbox"
+    )
+    if event_log not in ("outbox", "redis") and not event_log.startswith("nats://"):
+        raise ConfigError(
+            f"ROOST_EVENT_LOG must be outbox, redis or nats://host:port, not {event_log!r}"
+        )
+    if event_log == "redis" and not env.get("ROOST_REDIS_URL"):
+        raise ConfigError("ROOST_EVENT_LOG=redis needs ROOST_REDIS_URL")
     return Settings(
         data_dir=data_dir,
         database_url=normalise_database_url(raw_url),
@@ -162,4 +214,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ROOST_PASSWORD_HASH_MEMORY_KIB", env.get("ROOST_PASSWORD_HASH_MEMORY_KIB"),
             65536, minimum=32,
         ),
+        event_log=event_log,
+        event_max_attempts=_positive(
+            "ROOST_EVENT_MAX_ATTEMPTS", env.get("ROOST_EVENT_MAX_ATTEMPTS"), 5
+        ),
+        event_retry_base_ms=_positive(
+            "ROOST_EVENT_RETRY_BASE_MS", env.get("ROOST_EVENT_RETRY_BASE_MS"), 500
+        ),
+        event_retention_hours=_positive(
+            "ROOST_EVENT_RETENTION_HOURS", env.get("ROOST_EVENT_RETENTION_HOURS"), 24
+        ),
+        event_partitions=_positive(
+            "ROOST_EVENT_PARTITIONS", env.get("ROOST_EVENT_PARTITIONS"), 8, maximum=1024
+        ),
+        event_stream_prefix=_key_prefix(
+            "ROOST_EVENT_STREAM_PREFIX", env.get("ROOST_EVENT_STREAM_PREFIX"), "roost:"
+        ),
+        event_stream_maxlen=_positive(
+            "ROOST_EVENT_STREAM_MAXLEN", env.get("ROOST_EVENT_STREAM_MAXLEN"), 1_000_000,
+            minimum=1000,
+        ),
+        event_claim_idle_ms=_positive(
+            "ROOST_EVENT_CLAIM_IDLE_MS", env.get("ROOST_EVENT_CLAIM_IDLE_MS"), 30_000,
+            minimum=100,
+        ),
+        event_nats_stream=_stream_name(
+            "ROOST_EVENT_NATS_STREAM", env.get("ROOST_EVENT_NATS_STREAM"), "ROOST_EVENTS"
+        ),
+        event_nats_ack_wait_ms=_positive(
+            "ROOST_EVENT_NATS_ACK_WAIT_MS", env.get("ROOST_EVENT_NATS_ACK_WAIT_MS"), 30_000,
+            minimum=100,
+        ),
+        serve_consumers=_bool("ROOST_SERVE_CONSUMERS", env.get("ROOST_SERVE_CONSUMERS"), True),
     )

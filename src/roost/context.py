@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from roost.config import Settings
 from roost.db.engine import Database
 from roost.ids import IdGenerator
+
+if TYPE_CHECKING:
+    from roost.events.dispatcher import Dispatcher
 
 
 @dataclass
@@ -14,3 +18,5 @@ class Roost:
     settings: Settings
     db: Database
     ids: IdGenerator
+    # The in-process event dispatcher, when this process runs the consumers.
+    dispatcher: Dispatcher | None = None

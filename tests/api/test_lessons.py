@@ -17,9 +17,10 @@ from bench.ceiling_app import CEILING_PATH, add_ceiling_route
 from bench.naive_feed import naive_feed_sql
 from sqlalchemy import text
 
-from roost.app import create_app, prepare_database
+from roost.app import create_app
 from roost.config import load_settings
 from roost.context import Roost
+from roost.db.migrate import prepare_database
 from roost.paging import Page
 from roost.timelines.home import home_page_query
 from tests.support.api import follow, post_status, register_app, sign_up

@@ -18,8 +18,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from roost.app import create_app, prepare_database
+from roost.app import create_app
 from roost.config import load_settings
+from roost.db.migrate import prepare_database
 from tests.support.server import (
     CHEAP_PASSWORD_HASHING,
     RunningServer,

@@ -330,6 +330,8 @@ def two_servers(
         "ROOST_RATE_LIMIT_PERIOD": str(FOREVER),
         "ROOST_RATE_LIMIT_KEY_PREFIX": redis_prefix,
         "ROOST_LOG_LEVEL": "warning",
+        # Two databases (one per server): their events must not share Redis streams.
+        "ROOST_EVENT_LOG": "outbox",
     }
     servers: list[RunningServer] = []
     try:

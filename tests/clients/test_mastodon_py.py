@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+import requests
 from mastodon import (
     Mastodon,
     MastodonAPIError,
@@ -28,6 +29,7 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from tests.support.events import httpx_hook, requests_hook
 from tests.support.server import RunningServer
 
 SCOPES = ["read", "write", "follow", "push"]
@@ -65,9 +67,18 @@ def new_app(server: RunningServer, scopes: list[str] = SCOPES,
     return AppCredentials(client_id, client_secret)
 
 
+def settling_session(server: RunningServer) -> requests.Session:
+    """A requests session that, after every write, waits for the server's event log to
+    catch up (counters and notifications follow a write a moment later)."""
+    session = requests.Session()
+    session.hooks["response"].append(requests_hook(server.effective_database_url))
+    return session
+
+
 def client(server: RunningServer, app: AppCredentials, token: str | None = None) -> Mastodon:
     return Mastodon(client_id=app.client_id, client_secret=app.client_secret,
-                    access_token=token, api_base_url=server.url)
+                    access_token=token, api_base_url=server.url,
+                    session=settling_session(server))
 
 
 def sign_up(server: RunningServer, app: AppCredentials, prefix: str = "user") -> Person:
@@ -97,7 +108,9 @@ def app(server: RunningServer) -> AppCredentials:
 
 @pytest.fixture
 def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as session:
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30,
+                      event_hooks={"response": [httpx_hook(server.effective_database_url)]}
+                      ) as session:
         yield session
 
 

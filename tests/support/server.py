@@ -30,6 +30,16 @@ class RunningServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'roost.sqlite3'}"
+
+    def settle(self) -> None:
+        """Waits until the server has dispatched every committed event (tests/support/events.py)."""
+        from tests.support.events import settle
+
+        settle(self.effective_database_url)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -187,3 +187,47 @@ def test_existing_secret_key_file_is_used(data_dir: Path) -> None:
 def test_bad_password_hash_cost_raises(name: str, value: str, data_dir: Path) -> None:
     with pytest.raises(ConfigError, match=name):
         settings_for(data_dir, **{name: value})
+
+
+def test_redis_event_log_defaults(data_dir: Path) -> None:
+    settings = settings_for(data_dir)
+    assert (settings.event_partitions, settings.event_stream_prefix) == (8, "roost:")
+    assert (settings.event_stream_maxlen, settings.event_claim_idle_ms) == (1_000_000, 30_000)
+    chosen = settings_for(data_dir, ROOST_EVENT_PARTITIONS="16",
+                          ROOST_EVENT_STREAM_PREFIX="blue:", ROOST_EVENT_STREAM_MAXLEN="5000",
+                          ROOST_EVENT_CLAIM_IDLE_MS="500")
+    assert (chosen.event_partitions, chosen.event_stream_prefix) == (16, "blue:")
+    assert (chosen.event_stream_maxlen, chosen.event_claim_idle_ms) == (5000, 500)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ROOST_EVENT_PARTITIONS", "0"), ("ROOST_EVENT_PARTITIONS", "1025"),
+     ("ROOST_EVENT_PARTITIONS", "eight"), ("ROOST_EVENT_STREAM_MAXLEN", "999"),
+     ("ROOST_EVENT_CLAIM_IDLE_MS", "99"), ("ROOST_EVENT_CLAIM_IDLE_MS", "-1"),
+     ("ROOST_EVENT_STREAM_PREFIX", "has space:"), ("ROOST_EVENT_STREAM_PREFIX", "x" * 101)],
+)
+def test_bad_redis_event_log_settings_raise(name: str, value: str, data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=name):
+        settings_for(data_dir, **{name: value})
+
+
+def test_nats_event_log_settings(data_dir: Path) -> None:
+    settings = settings_for(data_dir, ROOST_EVENT_LOG="nats://127.0.0.1:4222")
+    assert settings.event_log == "nats://127.0.0.1:4222"
+    assert (settings.event_nats_stream, settings.event_nats_ack_wait_ms) == ("ROOST_EVENTS", 30_000)
+    chosen = settings_for(data_dir, ROOST_EVENT_NATS_STREAM="blue-Events_2",
+                          ROOST_EVENT_NATS_ACK_WAIT_MS="1000")
+    assert (chosen.event_nats_stream, chosen.event_nats_ack_wait_ms) == ("blue-Events_2", 1000)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ROOST_EVENT_NATS_STREAM", "has.dot"), ("ROOST_EVENT_NATS_STREAM", "has space"),
+     ("ROOST_EVENT_NATS_STREAM", "wild*"), ("ROOST_EVENT_NATS_STREAM", "x" * 65),
+     ("ROOST_EVENT_NATS_STREAM", "strömung"), ("ROOST_EVENT_NATS_ACK_WAIT_MS", "99"),
+     ("ROOST_EVENT_NATS_ACK_WAIT_MS", "1s")],
+)
+def test_bad_nats_event_log_settings_raise(name: str, value: str, data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=name):
+        settings_for(data_dir, **{name: value})

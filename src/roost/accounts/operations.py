@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.accounts.validation import Problems
 from roost.clock import utcnow
 from roost.db.tables import account_stats, accounts, users
+from roost.events import types as ev
+from roost.events.outbox import emit
 from roost.ids import IdGenerator, random_shard
 from roost.security.passwords import verify_password
 
@@ -90,6 +92,7 @@ async def create_account(conn: AsyncConnection, ids: IdGenerator, new: NewAccoun
     except IntegrityError:
         problems.add("username", "ERR_TAKEN", "has already been taken")
         problems.raise_if_any()
+    await emit(conn, ids, ev.AccountCreated, account_id)
     return account_id
 
 
@@ -115,7 +118,9 @@ PROFILE_COLUMNS = frozenset({"display_name", "note", "locked", "bot", "discovera
 USER_COLUMNS = frozenset({"default_privacy", "default_sensitive", "default_language"})
 
 
-async def update_profile(conn: AsyncConnection, account_id: int, changes: dict[str, Any]) -> None:
+async def update_profile(
+    conn: AsyncConnection, ids: IdGenerator, account_id: int, changes: dict[str, Any]
+) -> None:
     profile = {k: v for k, v in changes.items() if k in PROFILE_COLUMNS}
     preferences = {k: v for k, v in changes.items() if k in USER_COLUMNS}
     if profile:
@@ -124,6 +129,7 @@ async def update_profile(conn: AsyncConnection, account_id: int, changes: dict[s
             .where(accounts.c.id == account_id)
             .values(**profile, updated_at=utcnow())
         )
+        await emit(conn, ids, ev.AccountUpdated, account_id)
     if preferences:
         await conn.execute(
             update(users).where(users.c.account_id == account_id).values(**preferences)

@@ -9,6 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.counters.overlay import adjust_accounts
 from roost.db.tables import account_stats, accounts, users
 
 
@@ -36,7 +37,11 @@ def username_query(username: str) -> Select[Any]:
 
 async def get_account(conn: AsyncConnection, account_id: int) -> Row[Any] | None:
     row: Row[Any] | None = (await conn.execute(account_query(account_id))).first()
-    return row
+    if row is None:
+        return None
+    # Inside a writing transaction: its own pending counter changes (counters.overlay).
+    adjusted: Row[Any] = adjust_accounts(conn, {row.id: row})[row.id]
+    return adjusted
 
 
 async def get_accounts(conn: AsyncConnection, account_ids: Iterable[int]) -> dict[int, Row[Any]]:
@@ -44,7 +49,8 @@ async def get_accounts(conn: AsyncConnection, account_ids: Iterable[int]) -> dic
     if not wanted:
         return {}
     rows = (await conn.execute(accounts_query(wanted))).all()
-    return {row.id: row for row in rows}
+    # Inside a writing transaction: its own pending counter changes (counters.overlay).
+    return adjust_accounts(conn, {row.id: row for row in rows})
 
 
 async def find_by_username(conn: AsyncConnection, username: str) -> Row[Any] | None:

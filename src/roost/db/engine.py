@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from roost.observability import metrics
+
+# Set on a connection while its transaction has appended events (events.outbox).
+PENDING_EVENTS_KEY = "roost_pending_events"
 
 
 def _install_sqlite_pragmas(engine: AsyncEngine, begin_statement: str) -> None:
@@ -87,12 +90,24 @@ class Database:
         # process's writers here first is first come, first served, and only one of them
         # at a time touches the file lock (other processes still meet busy_timeout).
         self._sqlite_writers = asyncio.Lock() if self.is_sqlite else None
+        # Called after a transaction that appended events commits (the in-process
+        # dispatcher's wake-up, so events are handled at once rather than at its next poll).
+        self.after_events_commit: list[Callable[[], None]] = []
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction on the primary: committed on success, rolled back on error."""
+        appended = False
         async with self._sqlite_writers or nullcontext(), self.primary.begin() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                # The connection goes back to the pool: its info must not carry the
+                # events on to the next transaction.
+                appended = bool(conn.info.pop(PENDING_EVENTS_KEY, None))
+        if appended:  # committed: an exception would have left the block above
+            for callback in self.after_events_commit:
+                callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -8,6 +8,7 @@ behind, because several servers starting at once must not race to alter tables.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -15,7 +16,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
+if TYPE_CHECKING:
+    from roost.config import Settings
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class SchemaBehind(RuntimeError):
+    pass
 
 
 def sync_url(url: str) -> str:
@@ -53,3 +61,15 @@ def current_revision(url: str) -> str | None:
 
 def is_up_to_date(url: str) -> bool:
     return current_revision(url) == head_revision()
+
+
+def prepare_database(settings: Settings) -> None:
+    """SQLite (the embedded default) migrates itself; PostgreSQL must be migrated
+    explicitly, so that many servers starting together never race on DDL."""
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.database_url)
+    elif not is_up_to_date(settings.database_url):
+        raise SchemaBehind(
+            "The database schema is behind this version of Roost: run `roost migrate` first."
+        )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -378,4 +379,126 @@ status_edits = Table(
     Column("sensitive", Boolean, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_status_edits_status_id_id", "status_id", "id"),
+)
+
+# --- the event log (roost.events; docs/events.md) -------------------------------------
+
+# Every event a write produces, appended in the write's own transaction. `position`
+# orders events on SQLite (one writer: insertion order is commit order); on PostgreSQL
+# transactions commit out of insertion order, so readers order by the id of the
+# writing transaction (`txid`, set by a default that migration 0005 adds there) and
+# only read transactions older than every one still running (events.outbox).
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    Column("position", IdType, primary_key=True, autoincrement=True),
+    Column("event_id", IdType, nullable=False, unique=True),
+    Column("type", String(40), nullable=False),
+    Column("version", SmallInteger, nullable=False),
+    # The partition key: the account that acted (its events stay in order).
+    Column("account_id", IdType, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("txid", IdType, nullable=True),
+    Index("ix_outbox_events_txid_position", "txid", "position"),
+    Index("ix_outbox_events_created_at", "created_at"),
+    sqlite_autoincrement=True,  # positions never go back, even when pruning empties it
+)
+
+# How far a reader (the in-process dispatcher, the relay) has read the outbox.
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("txid", IdType, nullable=False, server_default="0"),
+    Column("position", IdType, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The events each consumer has applied: inserted in the transaction of the effects, so
+# a redelivered event is recognised and skipped (exactly-once effects).
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("consumer", String(40), primary_key=True),
+    Column("event_id", IdType, primary_key=True, autoincrement=False),
+    Column("processed_at", UTCDateTime, nullable=False),
+    Index("ix_processed_events_processed_at", "processed_at"),
+)
+
+# Events whose handler failed, waiting for their next attempt (backoff with jitter).
+event_retries = Table(
+    "event_retries",
+    metadata,
+    Column("consumer", String(40), primary_key=True),
+    Column("event_id", IdType, primary_key=True, autoincrement=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Index("ix_event_retries_next_attempt_at", "next_attempt_at"),
+)
+
+# Events a consumer gave up on after its last attempt; kept whole (the outbox forgets
+# events after its retention window) until `roost events dead replay|drop`.
+event_dead_letters = Table(
+    "event_dead_letters",
+    metadata,
+    Column("consumer", String(40), primary_key=True),
+    Column("event_id", IdType, primary_key=True, autoincrement=False),
+    Column("type", String(40), nullable=False),
+    Column("version", SmallInteger, nullable=False),
+    Column("account_id", IdType, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+)
+
+# Who runs a singleton job (the dispatcher, the relay) until when.
+event_leases = Table(
+    "event_leases",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# --- what the analytics and trend-input consumers keep (analytics/, trends/) ---------
+
+# Accounts that did something (posted, liked, followed...) on a UTC day.
+activity_days = Table(
+    "activity_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("account_id", IdType, primary_key=True, autoincrement=False),
+)
+
+# Per UTC day: how many posts, sign-ups, likes, boosts and follows there were.
+daily_counts = Table(
+    "daily_counts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("metric", String(40), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+# Which accounts used a hashtag in a public status on a UTC day: Mastodon scores tag
+# trends (and a tag's history) by distinct accounts per day (MASTODON_API.md).
+tag_uses = Table(
+    "tag_uses",
+    metadata,
+    Column("tag_id", IdType, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("day", Date, primary_key=True),
+    Column("account_id", IdType, primary_key=True, autoincrement=False),
+)
+
+# Statuses liked or boosted lately: the candidates a status trend is scored from.
+trend_status_candidates = Table(
+    "trend_status_candidates",
+    metadata,
+    Column("status_id", IdType, ForeignKey("statuses.id", ondelete="CASCADE"),
+           primary_key=True, autoincrement=False),
+    Column("last_interaction_at", UTCDateTime, nullable=False),
+    Index("ix_trend_status_candidates_last_interaction_at", "last_interaction_at"),
 )

@@ -1,9 +1,10 @@
 """Blocks: writing and undoing them, and the viewer's blocks list.
 
 A block severs the social graph both ways in the blocker's transaction: follows and
-follow requests in either direction are deleted (counters moved, their notifications
-withdrawn). Hiding statuses across a block is statuses/visibility.visible_to's job,
-and refusing new follows is social/operations.follow's (docs/privacy.md).
+follow requests in either direction are deleted (their Unfollowed and
+FollowRequestClosed events move the counters and withdraw the notifications).
+Hiding statuses across a block is statuses/visibility.visible_to's job, and refusing
+new follows is social/operations.follow's (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.db.tables import blocks, follow_requests, follows
 from roost.errors import forbidden
+from roost.events import types as ev
+from roost.events.outbox import emit
 from roost.ids import IdGenerator, shard_of
-from roost.notifications.operations import withdraw
 from roost.paging import Page
 from roost.social.listing import AccountPage, account_page, require_account
-from roost.social.operations import _bump
 from roost.social.pair_lock import lock_pair
 
 
@@ -49,6 +50,7 @@ async def block(conn: AsyncConnection, ids: IdGenerator, account_id: int, target
             )
     except IntegrityError:
         return  # already blocked (or a concurrent identical block won): nothing to sever
+    await emit(conn, ids, ev.Blocked, account_id, target_account_id=target_id)
     severed = (
         await conn.execute(
             delete(follows)
@@ -56,28 +58,35 @@ async def block(conn: AsyncConnection, ids: IdGenerator, account_id: int, target
             .returning(follows.c.id, follows.c.account_id, follows.c.target_account_id)
         )
     ).all()
-    for row in severed:
-        await _bump(conn, row.account_id, "following_count", -1)
-        await _bump(conn, row.target_account_id, "followers_count", -1)
-        await withdraw(conn, row.id)
+    for row in severed:  # an Unfollowed by the follower, whichever side blocked
+        await emit(conn, ids, ev.Unfollowed, int(row.account_id), follow_id=int(row.id),
+                   target_account_id=int(row.target_account_id))
     dropped = (
         await conn.execute(
             delete(follow_requests)
             .where(_between(follow_requests, account_id, target_id))
-            .returning(follow_requests.c.id)
+            .returning(
+                follow_requests.c.id, follow_requests.c.account_id,
+                follow_requests.c.target_account_id,
+            )
         )
     ).all()
     for row in dropped:
-        await withdraw(conn, row.id)
+        await emit(conn, ids, ev.FollowRequestClosed, int(row.account_id),
+                   request_id=int(row.id), target_account_id=int(row.target_account_id))
 
 
-async def unblock(conn: AsyncConnection, account_id: int, target_id: int) -> None:
+async def unblock(
+    conn: AsyncConnection, ids: IdGenerator, account_id: int, target_id: int
+) -> None:
     """Idempotent; what the block severed stays severed, as in Mastodon."""
     await require_account(conn, target_id)
-    await conn.execute(
+    removed = await conn.execute(
         delete(blocks).where(blocks.c.account_id == account_id,
                              blocks.c.target_account_id == target_id)
     )
+    if removed.rowcount:
+        await emit(conn, ids, ev.Unblocked, account_id, target_account_id=target_id)
 
 
 def blocks_query(account_id: int, page: Page) -> Select[Any]:

@@ -14,15 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.db.tables import follow_requests
 from roost.errors import not_found
+from roost.events import types as ev
+from roost.events.outbox import emit
 from roost.ids import IdGenerator
-from roost.notifications.operations import withdraw
 from roost.paging import Page
 from roost.social.listing import AccountPage, account_page
 from roost.social.operations import create_follow
 from roost.social.pair_lock import lock_pair, pair_key
 
 
-async def _take_request(conn: AsyncConnection, target_id: int, requester_id: int) -> Any:
+async def _take_request(
+    conn: AsyncConnection, ids: IdGenerator, target_id: int, requester_id: int
+) -> Any:
     taken = (
         await conn.execute(
             delete(follow_requests)
@@ -37,7 +40,8 @@ async def _take_request(conn: AsyncConnection, target_id: int, requester_id: int
     ).first()
     if taken is None:
         raise not_found()
-    await withdraw(conn, taken.id)
+    await emit(conn, ids, ev.FollowRequestClosed, requester_id, request_id=int(taken.id),
+               target_account_id=target_id)
     return taken
 
 
@@ -45,7 +49,7 @@ async def authorize(
     conn: AsyncConnection, ids: IdGenerator, target_id: int, requester_id: int
 ) -> None:
     await lock_pair(conn, target_id, requester_id)  # against a block racing it
-    taken = await _take_request(conn, target_id, requester_id)
+    taken = await _take_request(conn, ids, target_id, requester_id)
     await create_follow(
         conn,
         ids,
@@ -75,8 +79,10 @@ async def authorize_all(conn: AsyncConnection, ids: IdGenerator, target_id: int)
     return len(requesters)
 
 
-async def reject(conn: AsyncConnection, target_id: int, requester_id: int) -> None:
-    await _take_request(conn, target_id, requester_id)
+async def reject(
+    conn: AsyncConnection, ids: IdGenerator, target_id: int, requester_id: int
+) -> None:
+    await _take_request(conn, ids, target_id, requester_id)
 
 
 def requests_query(target_id: int, page: Page) -> Select[Any]:

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.clock import utcnow
 from roost.db.tables import mutes
 from roost.errors import forbidden
+from roost.events import types as ev
+from roost.events.outbox import emit
 from roost.ids import IdGenerator, shard_of
 from roost.paging import Page
 from roost.social.listing import AccountPage, account_page, require_account
@@ -49,6 +51,8 @@ async def mute(
     await require_account(conn, target_id)
     values = {"hide_notifications": hide_notifications, "expires_at": expiry(duration_seconds)}
     pair = (mutes.c.account_id == account_id, mutes.c.target_account_id == target_id)
+    await emit(conn, ids, ev.Muted, account_id, target_account_id=target_id,
+               hide_notifications=hide_notifications)
     updated = await conn.execute(update(mutes).where(*pair).values(values))
     if updated.rowcount:
         return
@@ -67,13 +71,17 @@ async def mute(
         await conn.execute(update(mutes).where(*pair).values(values))
 
 
-async def unmute(conn: AsyncConnection, account_id: int, target_id: int) -> None:
+async def unmute(
+    conn: AsyncConnection, ids: IdGenerator, account_id: int, target_id: int
+) -> None:
     await require_account(conn, target_id)
-    await conn.execute(
+    removed = await conn.execute(
         delete(mutes).where(
             mutes.c.account_id == account_id, mutes.c.target_account_id == target_id
         )
     )
+    if removed.rowcount:
+        await emit(conn, ids, ev.Unmuted, account_id, target_account_id=target_id)
 
 
 def mutes_query(account_id: int, page: Page) -> Select[Any]:

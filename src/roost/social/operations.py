@@ -1,4 +1,6 @@
-"""Follow and unfollow, with both sides' counters kept exact in the same transaction.
+"""Follow and unfollow. Each emits its event in the same transaction (Followed,
+Unfollowed, FollowRequested, FollowRequestClosed): both sides' counters and the
+target's notification follow from it (counters.consumer, notifications.consumer).
 
 Following a locked account files a follow request instead (social/follow_requests.py
 authorizes or rejects it); nobody can follow across a block (social/blocks.py).
@@ -11,22 +13,13 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.db.tables import account_stats, accounts, follow_requests, follows
+from roost.db.tables import accounts, follow_requests, follows
 from roost.errors import ApiError, forbidden, not_found
+from roost.events import types as ev
+from roost.events.outbox import emit
 from roost.ids import IdGenerator, shard_of
-from roost.notifications.operations import notify as send_notification
-from roost.notifications.operations import withdraw
 from roost.social.pair_lock import lock_pair
 from roost.statuses.visibility import blocked_between
-
-
-async def _bump(conn: AsyncConnection, account_id: int, column: str, delta: int) -> None:
-    counter = account_stats.c[column]
-    await conn.execute(
-        update(account_stats)
-        .where(account_stats.c.account_id == account_id)
-        .values({column: counter + delta})
-    )
 
 
 async def create_follow(
@@ -36,8 +29,8 @@ async def create_follow(
     target_id: int,
     options: dict[str, bool],
 ) -> int | None:
-    """Inserts the follow, moves both counters and notifies the target; returns the
-    follow's id, or None when a concurrent identical follow won (same outcome)."""
+    """Inserts the follow (its event moves both counters and notifies the target);
+    returns its id, or None when a concurrent identical follow won (same outcome)."""
     follow_id = ids.next_id(shard_of(follower_id))
     try:
         async with conn.begin_nested():
@@ -51,12 +44,8 @@ async def create_follow(
             )
     except IntegrityError:
         return None
-    await _bump(conn, follower_id, "following_count", +1)
-    await _bump(conn, target_id, "followers_count", +1)
-    await send_notification(
-        conn, ids, recipient_id=target_id, from_account_id=follower_id, type="follow",
-        activity_id=follow_id,
-    )
+    await emit(conn, ids, ev.Followed, follower_id, follow_id=follow_id,
+               target_account_id=target_id)
     return follow_id
 
 
@@ -96,10 +85,8 @@ async def _request_follow(
             )
     except IntegrityError:
         return  # a concurrent identical request won
-    await send_notification(
-        conn, ids, recipient_id=target_id, from_account_id=follower_id, type="follow_request",
-        activity_id=request_id,
-    )
+    await emit(conn, ids, ev.FollowRequested, follower_id, request_id=request_id,
+               target_account_id=target_id)
 
 
 async def follow(
@@ -150,7 +137,9 @@ async def follow(
     await create_follow(conn, ids, follower_id, target_id, options)
 
 
-async def unfollow(conn: AsyncConnection, follower_id: int, target_id: int) -> None:
+async def unfollow(
+    conn: AsyncConnection, ids: IdGenerator, follower_id: int, target_id: int
+) -> None:
     """Idempotent: unfollowing someone not followed changes nothing. Also cancels a
     pending follow request."""
     removed = (
@@ -161,9 +150,8 @@ async def unfollow(conn: AsyncConnection, follower_id: int, target_id: int) -> N
         )
     ).first()
     if removed is not None:
-        await _bump(conn, follower_id, "following_count", -1)
-        await _bump(conn, target_id, "followers_count", -1)
-        await withdraw(conn, removed.id)
+        await emit(conn, ids, ev.Unfollowed, follower_id, follow_id=int(removed.id),
+                   target_account_id=target_id)
     cancelled = (
         await conn.execute(
             delete(follow_requests)
@@ -175,4 +163,5 @@ async def unfollow(conn: AsyncConnection, follower_id: int, target_id: int) -> N
         )
     ).first()
     if cancelled is not None:
-        await withdraw(conn, cancelled.id)
+        await emit(conn, ids, ev.FollowRequestClosed, follower_id,
+                   request_id=int(cancelled.id), target_account_id=target_id)

@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.clock import utcnow
 from roost.db.tables import status_edits, statuses
 from roost.errors import not_found
+from roost.events import types as ev
+from roost.events.outbox import emit
 from roost.ids import IdGenerator, datetime_of, shard_of
-from roost.notifications.operations import notify
 from roost.statuses import content as status_content
 from roost.statuses.operations import StatusDraft, check_draft
 
@@ -128,29 +129,9 @@ async def edit_status(
             edited_at=now,
         )
     )
-    for mentioned_id in await status_content.store(conn, status_id, content, replace=True):
-        await notify(
-            conn,
-            ids,
-            recipient_id=mentioned_id,
-            from_account_id=account_id,
-            type="mention",
-            activity_id=status_id,
-            status_id=status_id,
-        )
-    boosters = await conn.execute(
-        select(statuses.c.account_id).where(statuses.c.reblog_of_id == status_id)
-    )
-    for booster_id in boosters.scalars().all():
-        await notify(
-            conn,
-            ids,
-            recipient_id=booster_id,
-            from_account_id=account_id,
-            type="update",
-            activity_id=edit_id,
-            status_id=status_id,
-        )
+    added = await status_content.store(conn, status_id, content, replace=True)
+    await emit(conn, ids, ev.StatusUpdated, account_id, status_id=status_id, edit_id=edit_id,
+               added_mention_ids=tuple(added))
     return edit_id
 
 

@@ -4,10 +4,11 @@ Every action first finds the status through `visible_to` (what you may not see d
 not exist: 404), and acts on the original when given a boost, as Mastodon's apps do.
 Every action is idempotent: the unique indexes decide, under a savepoint, whether a row
 was really inserted, and a DELETE ... RETURNING whether one was really removed; only
-then do the counters on status_stats move, with atomic `x = x + 1` in the same
-transaction. Two concurrent likes by one account therefore count once (the second
-blocks on the unique index, then fails and changes nothing), and counters stay equal
-to the number of rows without ever being recomputed.
+then is an event emitted (Favourited, Reblogged...), in the same transaction. The
+counters and notifications follow from the events (counters.consumer,
+notifications.consumer). Two concurrent likes by one account therefore count once
+(the second blocks on the unique index, then fails and emits nothing), and counters
+stay equal to the number of rows without ever being recomputed.
 
 Boosts follow Mastodon's StatusPolicy#reblog?: a direct status can never be boosted,
 a private one only by its author (the boost stays private). A boost is a statuses row
@@ -18,17 +19,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.clock import utcnow
 from roost.db.tables import (
     VISIBILITY_DIRECT,
     VISIBILITY_PRIVATE,
     VISIBILITY_PUBLIC,
-    account_stats,
     bookmarks,
     favourites,
     status_stats,
@@ -36,8 +35,9 @@ from roost.db.tables import (
     users,
 )
 from roost.errors import ApiError, not_found
+from roost.events import types as ev
+from roost.events.outbox import emit
 from roost.ids import IdGenerator, shard_of
-from roost.notifications.operations import notify, withdraw
 from roost.statuses.visibility import VISIBILITY_VALUES, visible_to
 
 # Visibilities a boost may be given (Mastodon refuses direct and limited boosts).
@@ -61,15 +61,6 @@ async def visible_original(conn: AsyncConnection, viewer_id: int, status_id: int
     if row is None:
         raise not_found()
     return row
-
-
-async def _bump(conn: AsyncConnection, status_id: int, counter: str, delta: int) -> None:
-    column = status_stats.c[counter]
-    await conn.execute(
-        update(status_stats)
-        .where(status_stats.c.status_id == status_id)
-        .values({counter: column + delta})
-    )
 
 
 async def _insert_once(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
@@ -109,25 +100,19 @@ async def favourite(conn: AsyncConnection, ids: IdGenerator, viewer_id: int, sta
         {"id": favourite_id, "account_id": viewer_id, "status_id": original.id},
     )
     if inserted:
-        await _bump(conn, original.id, "favourites_count", +1)
-        await notify(
-            conn,
-            ids,
-            recipient_id=original.account_id,
-            from_account_id=viewer_id,
-            type="favourite",
-            activity_id=favourite_id,
-            status_id=original.id,
-        )
+        await emit(conn, ids, ev.Favourited, viewer_id, favourite_id=favourite_id,
+                   status_id=original.id, status_account_id=original.account_id)
     return int(original.id)
 
 
-async def unfavourite(conn: AsyncConnection, viewer_id: int, status_id: int) -> int:
+async def unfavourite(
+    conn: AsyncConnection, ids: IdGenerator, viewer_id: int, status_id: int
+) -> int:
     original = await visible_original(conn, viewer_id, status_id)
     favourite_id = await _delete_mine(conn, favourites, viewer_id, original.id)
     if favourite_id is not None:
-        await _bump(conn, original.id, "favourites_count", -1)
-        await withdraw(conn, favourite_id)
+        await emit(conn, ids, ev.Unfavourited, viewer_id, favourite_id=favourite_id,
+                   status_id=original.id)
     return int(original.id)
 
 
@@ -223,25 +208,14 @@ async def reblog(
             raise not_found()  # the original went away meanwhile
         return existing
     await conn.execute(insert(status_stats).values(status_id=boost_id))
-    await conn.execute(
-        update(account_stats)
-        .where(account_stats.c.account_id == viewer_id)
-        .values(statuses_count=account_stats.c.statuses_count + 1, last_status_at=utcnow())
-    )
-    await _bump(conn, original.id, "reblogs_count", +1)
-    await notify(
-        conn,
-        ids,
-        recipient_id=original.account_id,
-        from_account_id=viewer_id,
-        type="reblog",
-        activity_id=boost_id,
-        status_id=original.id,
-    )
+    await emit(conn, ids, ev.Reblogged, viewer_id, boost_id=boost_id, status_id=original.id,
+               status_account_id=original.account_id)
     return boost_id
 
 
-async def unreblog(conn: AsyncConnection, viewer_id: int, status_id: int) -> int:
+async def unreblog(
+    conn: AsyncConnection, ids: IdGenerator, viewer_id: int, status_id: int
+) -> int:
     """Removes the viewer's boost of the status, if any; returns the original's id."""
     original = await visible_original(conn, viewer_id, status_id)
     deleted = (
@@ -252,39 +226,27 @@ async def unreblog(conn: AsyncConnection, viewer_id: int, status_id: int) -> int
         )
     ).first()
     if deleted is not None:
-        await conn.execute(
-            update(account_stats)
-            .where(account_stats.c.account_id == viewer_id)
-            .values(statuses_count=account_stats.c.statuses_count - 1)
-        )
-        await boost_removed(conn, int(deleted.id), original.id)
+        await boost_removed(conn, ids, viewer_id, int(deleted.id), original.id)
     return int(original.id)
 
 
-async def boost_removed(conn: AsyncConnection, boost_id: int, original_id: int) -> None:
-    """What removing a boost row changes on the original's side (also used when the
-    booster deletes the boost with DELETE /api/v1/statuses/:id)."""
-    await _bump(conn, original_id, "reblogs_count", -1)
-    await withdraw(conn, boost_id)
+async def boost_removed(
+    conn: AsyncConnection, ids: IdGenerator, booster_id: int, boost_id: int, original_id: int
+) -> None:
+    """A boost row is gone (unreblogged, or deleted by its booster with
+    DELETE /api/v1/statuses/:id): the counters and the notification follow the event."""
+    await emit(conn, ids, ev.Unreblogged, booster_id, boost_id=boost_id, status_id=original_id)
 
 
-async def delete_boosts_of(conn: AsyncConnection, status_id: int) -> None:
-    """Deleting a status deletes every boost of it, and each booster's count drops by
-    one (an account boosts a status at most once: a unique index)."""
-    boosters = (
-        (
-            await conn.execute(
-                delete(statuses)
-                .where(statuses.c.reblog_of_id == status_id)
-                .returning(statuses.c.account_id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if boosters:
+async def delete_boosts_of(conn: AsyncConnection, ids: IdGenerator, status_id: int) -> None:
+    """Deleting a status deletes every boost of it; each is an Unreblogged event (the
+    boosters' counts drop by one each: an account boosts a status at most once)."""
+    removed = (
         await conn.execute(
-            update(account_stats)
-            .where(account_stats.c.account_id.in_(set(boosters)))
-            .values(statuses_count=account_stats.c.statuses_count - 1)
+            delete(statuses)
+            .where(statuses.c.reblog_of_id == status_id)
+            .returning(statuses.c.id, statuses.c.account_id)
         )
+    ).all()
+    for boost in removed:
+        await boost_removed(conn, ids, int(boost.account_id), int(boost.id), status_id)

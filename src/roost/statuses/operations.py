@@ -1,7 +1,6 @@
-"""Posting and deleting statuses. Each function runs inside the caller's transaction,
-and counters move with atomic `x = x + 1` updates in that same transaction: exact
-under concurrency, never recomputed with COUNT(*). (The event-log issue moves counter
-upkeep into a consumer; these helpers are the single place it happens today.)
+"""Posting and deleting statuses. Each function runs inside the caller's transaction
+and emits its event there (StatusCreated, StatusDeleted); counters, mention
+notifications and the rest follow from the event log (docs/events.md).
 """
 
 from __future__ import annotations
@@ -17,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.clock import utcnow
-from roost.db.tables import account_stats, idempotency_keys, status_stats, statuses
+from roost.db.tables import idempotency_keys, status_stats, statuses
 from roost.errors import ApiError, not_found
+from roost.events import types as ev
+from roost.events.outbox import emit
 from roost.ids import IdGenerator, shard_of
-from roost.notifications.operations import notify
 from roost.statuses import content as status_content
 from roost.statuses import interactions
 from roost.statuses.visibility import visible_to
@@ -113,7 +113,6 @@ async def create_status(
         if parent is None:
             raise not_found()
         in_reply_to_account_id = parent.account_id
-    now = utcnow()
     content = await status_content.prepare(conn, ids, draft.text, base)
     await conn.execute(
         insert(statuses).values(
@@ -131,36 +130,20 @@ async def create_status(
         )
     )
     await conn.execute(insert(status_stats).values(status_id=status_id))
-    await conn.execute(
-        update(account_stats)
-        .where(account_stats.c.account_id == author_id)
-        .values(statuses_count=account_stats.c.statuses_count + 1, last_status_at=now)
+    # Mentioned accounts can see the status (visible_to); notify() skips blocks.
+    mentioned = await status_content.store(conn, status_id, content)
+    await emit(
+        conn, ids, ev.StatusCreated, author_id, status_id=status_id,
+        visibility=draft.visibility, in_reply_to_id=draft.in_reply_to_id,
+        in_reply_to_account_id=in_reply_to_account_id, mentioned_account_ids=tuple(mentioned),
+        tag_ids=content.tag_ids,
     )
-    if draft.in_reply_to_id is not None:
-        await _bump_replies(conn, draft.in_reply_to_id, +1)
-    for account_id in await status_content.store(conn, status_id, content):
-        # Mentioned accounts can see the status (visible_to); notify() skips blocks.
-        await notify(
-            conn,
-            ids,
-            recipient_id=account_id,
-            from_account_id=author_id,
-            type="mention",
-            activity_id=status_id,
-            status_id=status_id,
-        )
     return status_id, True
 
 
-async def _bump_replies(conn: AsyncConnection, status_id: int, delta: int) -> None:
-    await conn.execute(
-        update(status_stats)
-        .where(status_stats.c.status_id == status_id)
-        .values(replies_count=status_stats.c.replies_count + delta)
-    )
-
-
-async def delete_status(conn: AsyncConnection, account_id: int, status_id: int) -> Row[Any]:
+async def delete_status(
+    conn: AsyncConnection, ids: IdGenerator, account_id: int, status_id: int
+) -> Row[Any]:
     """Deletes the viewer's own status; anything else is a 404."""
     row = (
         await conn.execute(
@@ -171,15 +154,10 @@ async def delete_status(conn: AsyncConnection, account_id: int, status_id: int) 
     ).first()
     if row is None:
         raise not_found()
-    await conn.execute(
-        update(account_stats)
-        .where(account_stats.c.account_id == account_id)
-        .values(statuses_count=account_stats.c.statuses_count - 1)
-    )
-    if row.in_reply_to_id is not None:
-        await _bump_replies(conn, row.in_reply_to_id, -1)
-    if row.reblog_of_id is not None:
-        await interactions.boost_removed(conn, row.id, row.reblog_of_id)  # = unreblog
+    if row.reblog_of_id is not None:  # deleting a boost is unreblogging
+        await interactions.boost_removed(conn, ids, account_id, row.id, row.reblog_of_id)
     else:
-        await interactions.delete_boosts_of(conn, row.id)
+        await interactions.delete_boosts_of(conn, ids, row.id)
+        await emit(conn, ids, ev.StatusDeleted, account_id, status_id=row.id,
+                   in_reply_to_id=row.in_reply_to_id)
     return row

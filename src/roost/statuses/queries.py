@@ -16,6 +16,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.accounts.queries import get_accounts
+from roost.counters.overlay import adjust_statuses
 from roost.db.tables import (
     accounts,
     bookmarks,
@@ -118,7 +119,9 @@ async def hydrate(
         if boosted
         else {}
     )
-    everything = {**rows, **originals}
+    # Inside a writing transaction: its own pending counter changes (counters.overlay).
+    everything = adjust_statuses(conn, {**rows, **originals})
+    rows = {sid: everything[sid] for sid in rows}
     authors = await get_accounts(conn, {row.account_id for row in everything.values()})
     content_ids = [sid for sid, row in everything.items() if row.reblog_of_id is None]
     mention_rows = _grouped((await conn.execute(mentions_query(content_ids))).all())
@@ -148,7 +151,7 @@ async def hydrate(
         if row.reblog_of_id is None:
             result.append(view(row))
             continue
-        original = originals.get(row.reblog_of_id)
+        original = everything.get(row.reblog_of_id)
         if original is not None and original.account_id in authors:
             result.append(view(row, reblog=view(original)))
     return result

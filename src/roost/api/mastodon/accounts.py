@@ -162,7 +162,7 @@ async def update_credentials(
     changes = _profile_changes(await parse(request, ProfileParams))
     roost = roost_of(request)
     async with roost.db.write() as conn:
-        await account_ops.update_profile(conn, viewer.account_id, changes)
+        await account_ops.update_profile(conn, roost_of(request).ids, viewer.account_id, changes)
         if changes.get("locked") is False:
             # Unlocking lets everyone waiting in (a no-op when nobody is).
             await follow_requests.authorize_all(conn, roost.ids, viewer.account_id)
@@ -317,5 +317,5 @@ async def unfollow(
     async with roost_of(request).db.write() as conn:
         if await account_queries.get_account(conn, target) is None:
             raise not_found()
-        await social_ops.unfollow(conn, viewer.account_id, target)
+        await social_ops.unfollow(conn, roost_of(request).ids, viewer.account_id, target)
     return await _relationship_with(request, viewer, target)

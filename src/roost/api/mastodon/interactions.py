@@ -57,11 +57,12 @@ async def favourite(
 async def unfavourite(
     request: Request, status_id: str, viewer: Viewer = Depends(require("write:favourites"))
 ) -> dict[str, Any]:
+    ids = roost_of(request).ids
     return await _act(
         request,
         viewer,
         status_id,
-        lambda conn, target: ops.unfavourite(conn, viewer.account_id, target),
+        lambda conn, target: ops.unfavourite(conn, ids, viewer.account_id, target),
     )
 
 
@@ -117,7 +118,7 @@ async def unreblog(
         request,
         viewer,
         status_id,
-        lambda conn, target: ops.unreblog(conn, viewer.account_id, target),
+        lambda conn, target: ops.unreblog(conn, roost_of(request).ids, viewer.account_id, target),
     )
 
 

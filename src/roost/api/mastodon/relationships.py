@@ -47,7 +47,7 @@ async def unblock(
 ) -> dict[str, Any]:
     target = path_id(account_id)
     async with roost_of(request).db.write() as conn:
-        await blocks.unblock(conn, viewer.account_id, target)
+        await blocks.unblock(conn, roost_of(request).ids, viewer.account_id, target)
         return await _relationship(conn, viewer, target)
 
 
@@ -82,7 +82,7 @@ async def unmute(
 ) -> dict[str, Any]:
     target = path_id(account_id)
     async with roost_of(request).db.write() as conn:
-        await mutes.unmute(conn, viewer.account_id, target)
+        await mutes.unmute(conn, roost_of(request).ids, viewer.account_id, target)
         return await _relationship(conn, viewer, target)
 
 
@@ -139,5 +139,5 @@ async def reject(
 ) -> dict[str, Any]:
     requester = path_id(account_id)
     async with roost_of(request).db.write() as conn:
-        await follow_requests.reject(conn, viewer.account_id, requester)
+        await follow_requests.reject(conn, roost_of(request).ids, viewer.account_id, requester)
         return await _relationship(conn, viewer, requester)

@@ -129,7 +129,7 @@ async def delete_status(
         view = await status_queries.get_status(conn, target, viewer.account_id)
         if view is None or view.account.id != viewer.account_id:
             raise not_found()
-        await status_ops.delete_status(conn, viewer.account_id, target)
+        await status_ops.delete_status(conn, roost_of(request).ids, viewer.account_id, target)
     # Mastodon answers with the deleted status and its source text ("delete and redraft").
     return entities.status(view, base_url(request), viewer_id=viewer.account_id, with_source=True)
 

@@ -1,0 +1,1 @@
+"""Analytics: daily active accounts, posts, sign-ups (a consumer of the event log)."""

@@ -1,0 +1,11 @@
+"""The registry of consumers: every consumer module Roost has, in one list."""
+
+from __future__ import annotations
+
+from roost.analytics.consumer import ANALYTICS
+from roost.counters.consumer import COUNTERS
+from roost.events.consumer import Consumer
+from roost.notifications.consumer import NOTIFICATIONS
+from roost.trends.inputs import TREND_INPUTS
+
+CONSUMERS: tuple[Consumer, ...] = (COUNTERS, NOTIFICATIONS, TREND_INPUTS, ANALYTICS)
