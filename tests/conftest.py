@@ -16,7 +16,7 @@ from roost.app import create_app
 from roost.config import load_settings
 from roost.context import Roost
 from roost.db.migrate import prepare_database
-from roost.events.dispatcher import IN_DISPATCHER
+from roost.events.context import IN_DISPATCHER
 from tests.support.events import WRITE_METHODS
 from tests.support.server import CHEAP_PASSWORD_HASHING, RunningServer, start_server
 from tests.support.services import migrated_database

@@ -30,7 +30,7 @@ from nats.js.errors import NotFoundError
 from roost.clock import utcnow
 from roost.events import leases, metrics, runner
 from roost.events.consumer import Consumer
-from roost.events.dispatcher import IN_DISPATCHER
+from roost.events.context import IN_DISPATCHER
 from roost.events.nats_log import (
     connect,
     ensure_consumer,

@@ -27,7 +27,7 @@ from redis.exceptions import ResponseError
 
 from roost.events import leases, metrics, runner
 from roost.events.consumer import Consumer
-from roost.events.dispatcher import IN_DISPATCHER
+from roost.events.context import IN_DISPATCHER
 from roost.events.redis_log import (
     connect,
     entry_order,

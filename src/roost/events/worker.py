@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only", metavar="NAME[,NAME...]", default=None,
         help="run only these consumers (default: all of them)",
     )
+    parser.add_argument(
+        "--port", type=int, default=None,
+        help="serve /healthz, /readyz and /metrics on this port (default: no HTTP)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="with --port (default 127.0.0.1)")
 
 
 def check_database(settings: Settings) -> None:
@@ -117,7 +122,8 @@ def _default_signals() -> None:
         loop.remove_signal_handler(signum)
 
 
-async def serve(settings: Settings, consumers: list[Consumer]) -> None:
+async def serve(settings: Settings, consumers: list[Consumer], *, host: str = "127.0.0.1",
+                port: int | None = None) -> None:
     import structlog
 
     from roost.events import backends
@@ -131,10 +137,19 @@ async def serve(settings: Settings, consumers: list[Consumer]) -> None:
             except NotImplementedError as exc:
                 raise CommandFailed(f"ROOST_EVENT_LOG={settings.event_log}: {exc}") from exc
             names = [c.name for c in consumers]
+            health = None
+            if port is not None:
+                from roost.events.health import HealthServer
+
+                health = HealthServer(roost, host, port)
+                try:
+                    await health.start()
+                except (OSError, SystemExit) as exc:
+                    raise CommandFailed(f"--port {port}: cannot listen ({exc})") from exc
             for service in services:
                 service.start()
             log.info("event worker started", event_log=settings.event_log, consumers=names,
-                     node=roost.ids.node)
+                     node=roost.ids.node, port=port)
             try:
                 await stop.wait()
             finally:
@@ -142,6 +157,8 @@ async def serve(settings: Settings, consumers: list[Consumer]) -> None:
                 log.info("event worker stopping", consumers=names)
                 for service in services:
                     await service.stop()
+                if health is not None:
+                    await health.stop()
     finally:
         _default_signals()  # again if it failed before the wait (removing is idempotent)
     log.info("event worker stopped", consumers=names)
@@ -160,7 +177,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         check_database(settings)
         configure_logging(settings.log_level)  # after migrating: Alembic's chatter stays out
-        asyncio.run(serve(settings, consumers))
+        if args.port is not None and not 1 <= args.port <= 65535:
+            return fail("--port must be 1 to 65535")
+        asyncio.run(serve(settings, consumers, host=args.host, port=args.port))
     except CommandFailed as exc:
         return fail(str(exc), exc.code)
     except KeyboardInterrupt:  # a second Ctrl-C during the graceful stop

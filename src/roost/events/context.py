@@ -1,0 +1,9 @@
+"""Where the event log's own work runs, for code that must tell it from a request's."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+# True in the tasks of the outbox readers and the consumers: their statements are not
+# a request's (the statement-counting tests leave them out).
+IN_DISPATCHER: ContextVar[bool] = ContextVar("in_event_dispatcher", default=False)
