@@ -33,14 +33,17 @@ from nats.js.api import StorageType
 from nats.js.errors import NotFoundError
 
 from roost.config import load_settings
-from roost.context import Roost
-from roost.db.engine import Database
 from roost.events import nats_log
 from roost.events.consumer import all_consumers
 from roost.events.types import Envelope
-from roost.ids import IdGenerator
 from tests.support.api import App, User, post_status, register_app, sign_up
-from tests.support.event_load import Burst, Workers, counters_snapshot, mismatches
+from tests.support.event_load import (
+    Burst,
+    Workers,
+    backlog_in_process,
+    counters_snapshot,
+    mismatches,
+)
 from tests.support.events import connect_nats, nats_backlog, settle_nats
 from tests.support.server import (
     RunningServer,
@@ -229,7 +232,7 @@ async def test_two_workers_count_every_event_once_and_skip_a_copy(
     assert not copy.duplicate
     # Waiting, for every consumer: what the settle helper and nats_log.backlog both see.
     assert await nats_backlog(stack.database_url, nats_url(), stream) == 4
-    assert await _backlog_in_process(workers.env) == 4
+    assert await backlog_in_process(workers.env, nats_log.backlog) == 4
     workers.start()
     await settle(stack, stream, workers)
     for name in ("counters", "notifications"):  # both read the copy
@@ -237,16 +240,7 @@ async def test_two_workers_count_every_event_once_and_skip_a_copy(
         assert consumed.delivered is not None and consumed.delivered.stream_seq == copy.seq
     assert counters_snapshot(stack.database_url) == before
     assert_consistent(stack, workers)
-    assert await _backlog_in_process(workers.env) == 0
-
-
-async def _backlog_in_process(env: dict[str, str]) -> int:
-    settings = load_settings(env)
-    roost = Roost(settings=settings, db=Database(settings.database_url), ids=IdGenerator(0))
-    try:
-        return await nats_log.backlog(roost)
-    finally:
-        await roost.db.dispose()
+    assert await backlog_in_process(workers.env, nats_log.backlog) == 0
 
 
 async def test_a_killed_worker_s_unacknowledged_messages_are_redelivered(

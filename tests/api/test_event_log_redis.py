@@ -26,13 +26,15 @@ import psycopg
 import pytest
 import redis
 
-from roost.config import load_settings
-from roost.context import Roost
-from roost.db.engine import Database
 from roost.events import redis_log
-from roost.ids import IdGenerator
 from tests.support.api import App, User, post_status, register_app, sign_up
-from tests.support.event_load import Burst, Workers, counters_snapshot, mismatches
+from tests.support.event_load import (
+    Burst,
+    Workers,
+    backlog_in_process,
+    counters_snapshot,
+    mismatches,
+)
 from tests.support.events import consumer_groups, redis_backlog, settle_redis
 from tests.support.server import RunningServer, roost_command, server_env, start_server
 from tests.support.services import fresh_postgres_database, redis_url, unavailable
@@ -196,7 +198,7 @@ async def test_two_workers_count_every_event_once_and_skip_a_copy(
     # Waiting for every group: what the settle helper and redis_log.backlog both see.
     groups = len(consumer_groups())
     assert redis_backlog(stack.database_url, stack.redis_url, prefix) == groups
-    assert await _backlog_in_process(workers.env) == groups
+    assert await backlog_in_process(workers.env, redis_log.backlog) == groups
     workers.start()
     settle(stack, prefix, workers)
     read_after = {g["name"]: g["entries-read"] for g in client.xinfo_groups(key)}
@@ -204,16 +206,7 @@ async def test_two_workers_count_every_event_once_and_skip_a_copy(
     assert read_after == {name: n + 1 for name, n in read_before.items()}  # both read it
     assert counters_snapshot(stack.database_url) == before
     assert_consistent(stack, workers)
-    assert await _backlog_in_process(workers.env) == 0
-
-
-async def _backlog_in_process(env: dict[str, str]) -> int:
-    settings = load_settings(env)
-    roost = Roost(settings=settings, db=Database(settings.database_url), ids=IdGenerator(0))
-    try:
-        return await redis_log.backlog(roost)
-    finally:
-        await roost.db.dispose()
+    assert await backlog_in_process(workers.env, redis_log.backlog) == 0
 
 
 async def test_a_killed_worker_s_pending_entries_are_claimed(

@@ -13,6 +13,7 @@ import asyncio
 import random
 import signal
 import subprocess
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ from typing import Any
 import httpx
 import psycopg
 
+from roost.config import load_settings
+from roost.context import Roost
+from roost.db.engine import Database
+from roost.ids import IdGenerator
 from tests.support.api import User
 from tests.support.server import roost_command
 
@@ -171,3 +176,16 @@ def counters_snapshot(database_url: str) -> list[list[tuple[Any, ...]]]:
         return [_rows(conn, "SELECT * FROM account_stats"),
                 _rows(conn, "SELECT * FROM status_stats"),
                 _rows(conn, "SELECT account_id, type, activity_id FROM notifications")]
+
+
+async def backlog_in_process(
+    env: dict[str, str], backlog: Callable[[Roost], Awaitable[int]]
+) -> int:
+    """`backlog(roost)` (redis_log.backlog, nats_log.backlog) from this test process,
+    with the settings of `env`."""
+    settings = load_settings(env)
+    roost = Roost(settings=settings, db=Database(settings.database_url), ids=IdGenerator(0))
+    try:
+        return await backlog(roost)
+    finally:
+        await roost.db.dispose()

@@ -10,21 +10,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
+def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
+    """The INSERT of the connection's dialect (the one with ON CONFLICT)."""
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 async def insert_ignore(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Inserts the rows that are not there yet (by primary key); the rest stay as they are."""
     if rows:
-        await conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+        await conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
 
 
 async def add_to(
     conn: AsyncConnection, table: Table, key: dict[str, Any], column: str, amount: int
 ) -> None:
     """`column += amount` on the row with primary key `key`, made (at `amount`) if missing."""
-    statement = _insert(conn, table).values(**key, **{column: amount})
+    statement = dialect_insert(conn, table).values(**key, **{column: amount})
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=list(key), set_={column: table.c[column] + amount}
@@ -37,7 +38,7 @@ async def keep_latest(
 ) -> None:
     """Sets `column` to `value` on the row with primary key `key` (made if missing),
     unless it already holds a later value."""
-    statement = _insert(conn, table).values(**key, **{column: value})
+    statement = dialect_insert(conn, table).values(**key, **{column: value})
     current = table.c[column]
     await conn.execute(
         statement.on_conflict_do_update(

@@ -162,7 +162,7 @@ class Replayed:
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome in ("applied", "duplicate")
+        return self.outcome in ("applied", "duplicate", "skipped")
 
 
 async def _forget(db: Database, consumer: str, event_id: int) -> None:
@@ -202,7 +202,7 @@ async def replay_dead_letters(roost: Roost, consumer: str | None, event_id: int 
             replayed.append(Replayed(letter, "no-consumer"))
             continue
         outcome = await runner.deliver(roost, handler, letter.envelope, attempts_before=0)
-        if outcome in ("applied", "duplicate"):
+        if outcome in ("applied", "duplicate", "skipped"):
             await _forget(roost.db, letter.consumer, letter.envelope.event_id)
             replayed.append(Replayed(letter, outcome))
         else:

@@ -28,11 +28,18 @@ if TYPE_CHECKING:
 Handler = Callable[["Roost", AsyncConnection, Event], Awaitable[None]]
 
 
+def _always(_event: Event) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Consumer:
     name: str
     types: frozenset[str]
     handle: Handler
+    # Whether an event of one of `types` has anything for the handler to do (a post
+    # without mentions, for notifications): one that has not costs no transaction.
+    relevant: Callable[[Event], bool] = _always
 
     def wants(self, event_type: str) -> bool:
         return event_type in self.types

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from roost.events import outbox, runner
 from roost.events.consumer import Consumer, all_consumers
 from roost.events.context import IN_DISPATCHER
-from roost.events.reader import OutboxReader, prune_expired
+from roost.events.reader import OutboxReader
 
 if TYPE_CHECKING:
     from roost.context import Roost
 
-__all__ = ["CURSOR", "IN_DISPATCHER", "Dispatcher", "cursor_name", "prune_expired"]
+__all__ = ["CURSOR", "IN_DISPATCHER", "Dispatcher", "cursor_name"]
 CURSOR = "dispatcher"
 SETTLE_POLL_SECONDS = 0.005
 
@@ -73,8 +73,7 @@ class Dispatcher(OutboxReader):
         while True:
             self.wake()
             async with self.roost.db.read() as conn:
-                cursor = await outbox.cursor_at(conn, self.name)
-                backlog = await outbox.count_after(conn, cursor)
+                backlog = await outbox.unread(conn, self.name)
             if backlog == 0:
                 return
             await asyncio.sleep(SETTLE_POLL_SECONDS)

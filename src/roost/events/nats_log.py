@@ -37,7 +37,6 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.errors import NotFoundError
-from sqlalchemy import func, select
 
 from roost.events import outbox
 from roost.events.types import Envelope
@@ -206,12 +205,12 @@ async def backlog(roost: Roost, consumers: list[str] | None = None) -> int:
 
     Read in the order an event travels (outbox, stream, retries), so one moving along
     while this counts is seen at least once."""
-    from roost.db.tables import event_retries
+    from roost.events import runner
     from roost.events.consumer import all_consumers
 
     names = consumers if consumers is not None else [c.name for c in all_consumers()]
     async with roost.db.read() as conn:
-        total = await outbox.count_after(conn, await outbox.cursor_at(conn, RELAY))
+        total = await outbox.unread(conn, RELAY)
     client = await connect(roost.settings, "roost-backlog", patient=False)
     try:
         js = client.jetstream()
@@ -220,9 +219,5 @@ async def backlog(roost: Roost, consumers: list[str] | None = None) -> int:
     finally:
         await client.close()
     async with roost.db.read() as conn:
-        parked = await conn.execute(
-            select(func.count()).select_from(event_retries)
-            .where(event_retries.c.consumer.in_(names))
-        )
-        total += int(parked.scalar_one())
+        total += await runner.parked(conn, names)
     return total

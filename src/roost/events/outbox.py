@@ -117,6 +117,11 @@ async def count_after(conn: AsyncConnection, after: Cursor) -> int:
     return int((await conn.execute(query)).scalar_one())
 
 
+async def unread(conn: AsyncConnection, reader: str) -> int:
+    """The backlog of the reader (cursor) named `reader`."""
+    return await count_after(conn, await cursor_at(conn, reader))
+
+
 async def oldest_after(conn: AsyncConnection, after: Cursor) -> datetime | None:
     """When the oldest event after the cursor was written (the age of the lag)."""
     events = await read_after(conn, after, 1)

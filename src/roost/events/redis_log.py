@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
-from sqlalchemy import func, select
 
 from roost.events import outbox
 from roost.events.types import Envelope
@@ -120,12 +119,12 @@ async def backlog(roost: Roost, consumers: list[str] | None = None) -> int:
 
     Read in the order an event travels (outbox, streams, retries), so one moving along
     while this counts is seen at least once."""
-    from roost.db.tables import event_retries
+    from roost.events import runner
     from roost.events.consumer import all_consumers
 
     names = consumers if consumers is not None else [c.name for c in all_consumers()]
     async with roost.db.read() as conn:
-        total = await outbox.count_after(conn, await outbox.cursor_at(conn, RELAY))
+        total = await outbox.unread(conn, RELAY)
     redis = connect(roost.settings)
     try:
         for key in stream_keys(roost.settings):
@@ -134,9 +133,5 @@ async def backlog(roost: Roost, consumers: list[str] | None = None) -> int:
     finally:
         await redis.aclose()
     async with roost.db.read() as conn:
-        parked = await conn.execute(
-            select(func.count()).select_from(event_retries)
-            .where(event_retries.c.consumer.in_(names))
-        )
-        total += int(parked.scalar_one())
+        total += await runner.parked(conn, names)
     return total

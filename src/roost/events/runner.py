@@ -21,13 +21,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 import structlog
-from sqlalchemy import Delete, Executable, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Delete, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.clock import utcnow
 from roost.db.tables import event_dead_letters, event_retries, processed_events
+from roost.db.upsert import dialect_insert
 from roost.events import metrics, outbox
 from roost.events.consumer import Consumer
 from roost.events.types import Envelope, UnknownEvent, decode
@@ -38,7 +37,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
 CLAIM_SECONDS = 60  # a claimed retry is someone's for this long
-Outcome = Literal["applied", "duplicate", "retry", "dead"]
+# skipped: the event had nothing for this consumer to do (Consumer.relevant).
+Outcome = Literal["applied", "duplicate", "skipped", "retry", "dead"]
 
 
 @dataclass(frozen=True)
@@ -58,19 +58,12 @@ def backoff_seconds(attempts: int, base_ms: int, rng: random.Random | None = Non
 async def _mark_processed(conn: AsyncConnection, consumer: str, event_id: int) -> bool:
     """True when this is the first time; False when the event was already applied."""
     values = {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()}
-    statement: Executable
     # RETURNING rather than rowcount: psycopg reports an INSERT's rowcount as -1 once
     # SQLAlchemy has closed its cursor, which read as "inserted" on every redelivery.
-    if conn.dialect.name == "postgresql":
-        statement = (
-            pg_insert(processed_events).values(**values).on_conflict_do_nothing()
-            .returning(processed_events.c.event_id)
-        )
-    else:
-        statement = (
-            sqlite_insert(processed_events).values(**values).on_conflict_do_nothing()
-            .returning(processed_events.c.event_id)
-        )
+    statement = (
+        dialect_insert(conn, processed_events).values(**values).on_conflict_do_nothing()
+        .returning(processed_events.c.event_id)
+    )
     result = await conn.execute(statement)
     return result.first() is not None
 
@@ -82,6 +75,12 @@ async def deliver(
     started = time.perf_counter()
     try:
         event = decode(envelope)
+        if not consumer.relevant(event):
+            if attempts_before:  # a retry of an event that has nothing left to do
+                async with roost.db.write() as conn:
+                    await conn.execute(_forget_retry(consumer.name, envelope.event_id))
+            metrics.observe_handler(consumer.name, envelope.type, "skipped", started)
+            return "skipped"
         async with roost.db.write() as conn:
             first_time = await _mark_processed(conn, consumer.name, envelope.event_id)
             if first_time:
@@ -221,6 +220,15 @@ async def _claim_due(roost: Roost, names: list[str], limit: int) -> list[Retry]:
             continue
         retries.append(Retry(row.consumer, stored.envelope, int(row.attempts)))
     return retries
+
+
+async def parked(conn: AsyncConnection, consumers: list[str]) -> int:
+    """Events of these consumers waiting for another attempt."""
+    found = await conn.execute(
+        select(func.count()).select_from(event_retries)
+        .where(event_retries.c.consumer.in_(consumers))
+    )
+    return int(found.scalar_one())
 
 
 async def retry_due(roost: Roost, consumers: list[Consumer], limit: int = 100) -> int:

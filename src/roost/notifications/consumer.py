@@ -87,6 +87,11 @@ async def _edited(roost: Roost, conn: AsyncConnection, event: ev.StatusUpdated) 
                      type="update", activity_id=event.edit_id, status_id=event.status_id)
 
 
+def _relevant(event: ev.Event) -> bool:
+    """A post notifies only the accounts it mentions."""
+    return not isinstance(event, ev.StatusCreated) or bool(event.mentioned_account_ids)
+
+
 NOTIFICATIONS = Consumer(
     "notifications",
     frozenset(
@@ -98,4 +103,5 @@ NOTIFICATIONS = Consumer(
         )
     ),
     handle,
+    _relevant,
 )

@@ -51,7 +51,15 @@ async def _candidate(conn: AsyncConnection, status_id: int, moment: datetime) ->
                           "last_interaction_at", moment)
 
 
+def _relevant(event: ev.Event) -> bool:
+    """A post counts only when it is public and has hashtags."""
+    if isinstance(event, ev.StatusCreated):
+        return event.visibility == VISIBILITY_PUBLIC and bool(event.tag_ids)
+    return True
+
+
 TREND_INPUTS = Consumer(
     "trend_inputs", frozenset({ev.StatusCreated.TYPE, ev.Favourited.TYPE, ev.Reblogged.TYPE}),
     handle,
+    _relevant,
 )
