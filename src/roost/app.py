@@ -25,6 +25,7 @@ from roost.db.engine import Database
 from roost.db.nodes import NodeLease
 from roost.events import backends, consumer
 from roost.ids import IdGenerator
+from roost.redis_client import shared_client
 from roost.observability.logging import configure_logging
 from roost.observability.middleware import ObservabilityMiddleware
 from roost.resilience.ratelimit import RateLimitMiddleware, RateLimitRules, build_limiter
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         node = await lease.acquire()
         lease.start_renewing()
         ids = IdGenerator(node)
-        roost = Roost(settings=settings, db=db, ids=ids)
+        roost = Roost(settings=settings, db=db, ids=ids, redis=shared_client(settings))
         app.state.roost = roost
         services = (
             backends.build(roost, consumer.all_consumers()) if settings.serve_consumers else []
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await service.stop()
             await lease.release(free_after_ms=ids.last_issued_ms)
             await db.dispose()
+            if roost.redis is not None:
+                await roost.redis.aclose()
             if limiter is not None:
                 await limiter.close()
 

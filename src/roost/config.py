@@ -65,6 +65,10 @@ class Settings:
     # Whether `roost serve` runs the consumers itself (the embedded default); with a
     # separate `roost worker`, turn it off.
     serve_consumers: bool = True
+    # Every key Roost keeps in Redis outside the event streams and rate limits (home
+    # timelines, caches, streaming channels) starts with this: one Redis can serve
+    # several deployments.
+    redis_key_prefix: str = "roost:"
 
     @property
     def is_sqlite(self) -> bool:
@@ -246,4 +250,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             minimum=100,
         ),
         serve_consumers=_bool("ROOST_SERVE_CONSUMERS", env.get("ROOST_SERVE_CONSUMERS"), True),
+        redis_key_prefix=_key_prefix(
+            "ROOST_REDIS_KEY_PREFIX", env.get("ROOST_REDIS_KEY_PREFIX"), "roost:"
+        ),
     )

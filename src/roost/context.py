@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from redis.asyncio import Redis
+
 from roost.config import Settings
 from roost.db.engine import Database
 from roost.ids import IdGenerator
@@ -20,3 +22,5 @@ class Roost:
     ids: IdGenerator
     # The in-process event dispatcher, when this process runs the consumers.
     dispatcher: Dispatcher | None = None
+    # The shared Redis client (redis_client.py), when ROOST_REDIS_URL is set.
+    redis: Redis | None = None

@@ -83,6 +83,7 @@ async def running_roost(settings: Settings) -> AsyncIterator[Roost]:
     from roost.db.engine import Database
     from roost.db.nodes import NodeLease
     from roost.ids import IdGenerator
+    from roost.redis_client import shared_client
 
     db = Database(settings.database_url)
     lease = NodeLease(db)
@@ -94,7 +95,12 @@ async def running_roost(settings: Settings) -> AsyncIterator[Roost]:
             raise CommandFailed(f"cannot reach the database: {first_line(exc)}", code=1) from exc
         lease.start_renewing()
         ids = IdGenerator(node)
-        yield Roost(settings=settings, db=db, ids=ids)
+        redis = shared_client(settings)
+        try:
+            yield Roost(settings=settings, db=db, ids=ids, redis=redis)
+        finally:
+            if redis is not None:
+                await redis.aclose()
     finally:
         try:
             await lease.release(free_after_ms=ids.last_issued_ms if ids else 0)
