@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,7 +50,7 @@ from roost.events.outbox import Cursor
 from roost.events.types import Envelope, decode, encode
 from tests.support.api import User, follow, post_status, register_app, sign_up
 from tests.support.server import CHEAP_PASSWORD_HASHING
-from tests.support.services import migrated_database
+from tests.support.services import fresh_postgres_database, migrated_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -106,10 +107,10 @@ async def _status(client: httpx.AsyncClient, user: User, status_id: str) -> dict
     return body
 
 
-# On PostgreSQL the outbox hands out an event only once every transaction older than
-# its own has ended, and that horizon is the whole server's: another database's open
-# transaction (another test run) can hold events back for a moment. So tests that want
-# every committed event wait for them, as settle() does.
+# On PostgreSQL the outbox hands out an event only once every transaction of this
+# database older than its own has ended: the app's own open transactions can hold
+# events back for a moment. So tests that want every committed event wait for them,
+# as settle() does.
 WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.005
 
@@ -450,9 +451,11 @@ async def test_a_poison_event_holds_up_no_other_event(
 # --- commit order on PostgreSQL -------------------------------------------------------
 
 
-def _postgresql_only(roost: Roost) -> None:
+def _postgresql_only(
+    roost: Roost, why: str = "SQLite has one writer at a time: insertion order is commit order"
+) -> None:
     if roost.db.is_sqlite:
-        pytest.skip("SQLite has one writer at a time: insertion order is commit order")
+        pytest.skip(why)
 
 
 async def _our_events(roost: Roost, after: Cursor, ours: set[int]) -> list[outbox.StoredEvent]:
@@ -671,3 +674,48 @@ async def test_a_write_answers_with_its_own_effect_before_any_consumer_ran(
         await dispatcher.stop()
     after = await _status(quiet_client, bob, status_id)
     assert (after["favourites_count"], after["reblogs_count"]) == (1, 1)
+
+
+async def test_a_long_transaction_in_another_database_holds_nothing_back(
+    quiet_app: tuple[Any, Roost]
+) -> None:
+    """Only this database's transactions can write its outbox: one left open in another
+    database on the same server (a bulk load, a report) must not stall the readers."""
+    _, roost = quiet_app
+    _postgresql_only(roost, "a SQLite file is a database of its own")
+    start = await _end_of_outbox(roost)
+    event = _ignored_event(roost, 1)
+    with fresh_postgres_database() as other_url, psycopg.connect(other_url) as other:
+        other.execute("SELECT pg_current_xact_id()")  # holds an xid until it ends
+        async with roost.db.write() as conn:
+            await outbox.append(conn, event)
+        found = await _our_events(roost, start, {event.event_id})
+        other.rollback()
+    assert [e.envelope.event_id for e in found] == [event.event_id]
+
+
+async def test_a_commit_with_events_wakes_listeners_in_other_processes(
+    quiet_app: tuple[Any, Roost]
+) -> None:
+    """PostgreSQL delivers the outbox's NOTIFY at commit: an OutboxListener (a reader in
+    another process) is woken by it, not only by its poll; a rolled-back write says
+    nothing."""
+    from roost.events.wakeup import OutboxListener
+
+    _, roost = quiet_app
+    _postgresql_only(roost, "SQLite has no NOTIFY: readers in other processes poll")
+    woken = asyncio.Event()
+    listener = OutboxListener(roost.db.url, woken.set)
+    listener.start()
+    try:
+        await asyncio.wait_for(woken.wait(), WAIT_SECONDS)  # woken once it listens
+        woken.clear()
+        with pytest.raises(RuntimeError):
+            async with roost.db.write() as conn:
+                await outbox.append(conn, _ignored_event(roost, 1))
+                raise RuntimeError("rolled back")
+        async with roost.db.write() as conn:
+            await outbox.append(conn, _ignored_event(roost, 2))
+        await asyncio.wait_for(woken.wait(), WAIT_SECONDS)
+    finally:
+        await listener.stop()

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -76,6 +76,10 @@ def make_engine(url: str, role: str, *, begin_statement: str = "BEGIN") -> Async
     return engine
 
 
+OUTBOX_CHANNEL = "roost_outbox"  # LISTEN/NOTIFY is scoped to the database already
+OUTBOX_NOTIFY = text(f"NOTIFY {OUTBOX_CHANNEL}")
+
+
 class Database:
     """The primary and (later) its replicas; the only place engines are made."""
 
@@ -101,6 +105,10 @@ class Database:
         async with self._sqlite_writers or nullcontext(), self.primary.begin() as conn:
             try:
                 yield conn
+                if not self.is_sqlite and conn.info.get(PENDING_EVENTS_KEY):
+                    # Delivered at commit, and only if it commits: readers of the outbox
+                    # in other processes wake at once instead of at their next poll.
+                    await conn.execute(OUTBOX_NOTIFY)
             finally:
                 # The connection goes back to the pool: its info must not carry the
                 # events on to the next transaction.

@@ -9,7 +9,7 @@ PostgreSQL two transactions can commit in the other order than they inserted: a
 reader that kept only a position could pass over an event a slower transaction was
 still about to commit. So each event carries the id of its transaction (`txid`), and
 a reader only takes events of transactions older than the oldest one still running
-(`pg_snapshot_xmin`): those can never gain another event. It reads them in
+in this database (`PG_HORIZON`): those can never gain another event. It reads them in
 (txid, position) order, which keeps every account's causally ordered writes in order,
 and remembers the (txid, position) it reached.
 """
@@ -33,7 +33,20 @@ from roost.ids import IdGenerator, shard_of
 # wakes the in-process dispatcher after commit, and reads inside the transaction add
 # the counter changes the events will make (counters.pending_deltas).
 PENDING_KEY = PENDING_EVENTS_KEY
-PG_HORIZON = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+# The oldest transaction still running that could be writing this database's outbox:
+# pg_snapshot_xmin would do, but it is the oldest in the whole cluster, so a long
+# transaction in another database on the same server (a bulk load, a report) would hold
+# every reader back. Transactions pg_stat_activity places in another database are left
+# out (their xid's low 32 bits, as xid8 carries an epoch above them). One that ended
+# between the snapshot and that look is not left out, which only holds back.
+PG_HORIZON = text("""coalesce(
+    (SELECT min(running::text::bigint)
+       FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+      WHERE running::text::bigint % 4294967296 NOT IN (
+            SELECT backend_xid::text::bigint FROM pg_stat_activity
+             WHERE backend_xid IS NOT NULL AND datname IS NOT NULL
+               AND datname <> current_database())),
+    pg_snapshot_xmax(pg_current_snapshot())::text::bigint)""")
 
 
 @dataclass(frozen=True)

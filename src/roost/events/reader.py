@@ -5,9 +5,10 @@ One process at a time reads under a name: it holds the lease of that name, reads
 committed events after the cursor of that name (events.outbox), hands them on (to the
 consumers, or to a broker: `hand_on`, what each reader is), and moves the cursor from
 where it read to the last event handed on, unless a replay moved it meanwhile. It
-wakes when a transaction of its own process commits events and otherwise polls, for
-events other processes write. Every round it also reports its lag and, every ten
-minutes, forgets outbox events past the retention window.
+wakes when a transaction of its own process commits events, on PostgreSQL when any
+process's does (events.wakeup: LISTEN/NOTIFY), and otherwise polls. Every round it
+also reports its lag and, every ten minutes, forgets outbox events past the retention
+window.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from roost.clock import utcnow
 from roost.db.tables import processed_events
 from roost.events import leases, metrics, outbox
 from roost.events.context import IN_DISPATCHER
+from roost.events.wakeup import OutboxListener
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -46,6 +48,7 @@ class OutboxReader:
         self.holder = leases.holder_name()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listener: OutboxListener | None = None
         self._stopping = False
         self._lease_renew_at = 0.0  # loop time after which the lease is renewed
         # Several processes starting together need not all prune at once.
@@ -84,6 +87,9 @@ class OutboxReader:
 
     def start(self) -> None:
         self.roost.db.after_events_commit.append(self.wake)
+        if not self.roost.db.is_sqlite:  # other processes' commits wake it too
+            self._listener = OutboxListener(self.roost.db.url, self.wake)
+            self._listener.start()
         self._task = asyncio.create_task(self.run(), name=self.task_name)
 
     async def stop(self) -> None:
@@ -95,6 +101,8 @@ class OutboxReader:
                 self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._listener is not None:
+            await self._listener.stop()
         with contextlib.suppress(ValueError):
             self.roost.db.after_events_commit.remove(self.wake)
         with contextlib.suppress(Exception):
