@@ -1,4 +1,5 @@
-"""The `roost` command: serve, migrate, createuser, seed, bench, worker, events."""
+"""The `roost` command: serve, migrate, createuser, seed, bench, worker, events, stats,
+search."""
 
 from __future__ import annotations
 
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     from roost.events import cli as events_command
     from roost.events import worker as worker_command
     from roost.loadtest import command as bench_command
+    from roost.search import cli as search_command
     from roost.seed import command as seed_command
 
     seed_command.add_arguments(
@@ -140,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats_command.add_arguments(
         commands.add_parser("stats", help="daily active accounts, posts, sign-ups (analytics)")
+    )
+    search_command.add_arguments(
+        commands.add_parser("search", help="the status search index: reindex")
     )
     return parser
 
@@ -175,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         from roost.events import cli as events_command
 
         return events_command.run(args, settings)
+    if args.command == "search":
+        from roost.search import cli as search_command
+
+        return search_command.run(args, settings)
     return asyncio.run(_create_user(args, settings))
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from roost.db.types import IdType, UTCDateTime
 
@@ -501,4 +502,33 @@ trend_status_candidates = Table(
            primary_key=True, autoincrement=False),
     Column("last_interaction_at", UTCDateTime, nullable=False),
     Index("ix_trend_status_candidates_last_interaction_at", "last_interaction_at"),
+)
+
+# --- the search index (roost.search; docs/search.md) --------------------------------------
+
+# Each database has its own kind of full-text index, so these two tables live in a
+# MetaData of their own: `metadata` keeps only tables that every database has (tests
+# read every one of them). roost.search.dialects picks the one the connection has;
+# migration 0006 makes it.
+search_metadata = MetaData(naming_convention=metadata.naming_convention)
+
+# PostgreSQL: one tsvector per status (not boosts), under a GIN index (migration 0006).
+status_search = Table(
+    "status_search",
+    search_metadata,
+    Column("status_id", IdType, ForeignKey(statuses.c.id, ondelete="CASCADE"),
+           primary_key=True, autoincrement=False),
+    Column("document", TSVECTOR, nullable=False),
+    Index("ix_status_search_document", "document", postgresql_using="gin"),
+)
+
+# SQLite: an FTS5 virtual table, `rowid` = the status id. Declared here only to be
+# queried: it is created by migration 0006 (CREATE VIRTUAL TABLE ... USING fts5), has
+# no foreign key, and so keeps a deleted status's row until the search consumer (or
+# `roost search reindex`) removes it; queries join statuses, so such a row never matches.
+status_search_fts = Table(
+    "status_search_fts",
+    search_metadata,
+    Column("rowid", IdType, primary_key=True, autoincrement=False),
+    Column("document", Text, nullable=False),
 )
