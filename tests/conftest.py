@@ -19,7 +19,7 @@ from roost.db.migrate import prepare_database
 from roost.events.context import IN_DISPATCHER
 from tests.support.events import WRITE_METHODS
 from tests.support.server import CHEAP_PASSWORD_HASHING, RunningServer, start_server
-from tests.support.services import migrated_database
+from tests.support.services import migrated_database, reachable_redis_url
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -103,6 +103,12 @@ def count_statements(app_roost: tuple[Any, Roost]) -> Iterator[StatementCounter]
     yield counter
     for engine in engines:
         event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture(scope="session")
+def reachable_redis() -> str:
+    """The test Redis's URL (tests/support/services.py: skipped when it is down)."""
+    return reachable_redis_url()
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,9 @@ from roost.db.engine import Database
 from roost.db.nodes import NodeLease
 from roost.events import backends, consumer
 from roost.ids import IdGenerator
-from roost.redis_client import shared_client
 from roost.observability.logging import configure_logging
 from roost.observability.middleware import ObservabilityMiddleware
+from roost.redis_client import shared_client
 from roost.resilience.ratelimit import RateLimitMiddleware, RateLimitRules, build_limiter
 from roost.security import passwords
 

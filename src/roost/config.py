@@ -69,6 +69,10 @@ class Settings:
     # timelines, caches, streaming channels) starts with this: one Redis can serve
     # several deployments.
     redis_key_prefix: str = "roost:"
+    # Home timelines in Redis (timelines/redis_home.py): each keeps this many statuses,
+    # and lives this many days after its owner last read it (no fan-out after that).
+    home_timeline_size: int = 800
+    active_days: int = 7
 
     @property
     def is_sqlite(self) -> bool:
@@ -250,6 +254,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             minimum=100,
         ),
         serve_consumers=_bool("ROOST_SERVE_CONSUMERS", env.get("ROOST_SERVE_CONSUMERS"), True),
+        home_timeline_size=_positive(
+            "ROOST_HOME_TIMELINE_SIZE", env.get("ROOST_HOME_TIMELINE_SIZE"), 800, maximum=10_000
+        ),
+        active_days=_positive("ROOST_ACTIVE_DAYS", env.get("ROOST_ACTIVE_DAYS"), 7, maximum=365),
         redis_key_prefix=_key_prefix(
             "ROOST_REDIS_KEY_PREFIX", env.get("ROOST_REDIS_KEY_PREFIX"), "roost:"
         ),

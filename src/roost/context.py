@@ -13,6 +13,8 @@ from roost.ids import IdGenerator
 
 if TYPE_CHECKING:
     from roost.events.dispatcher import Dispatcher
+    from roost.streaming.bus import Bus
+    from roost.timelines.redis_home import HomeTimelines
 
 
 @dataclass
@@ -24,3 +26,7 @@ class Roost:
     dispatcher: Dispatcher | None = None
     # The shared Redis client (redis_client.py), when ROOST_REDIS_URL is set.
     redis: Redis | None = None
+    # Home timelines in Redis (timelines.fanout.timelines_of makes it on first use).
+    home_timelines: HomeTimelines | None = None
+    # The streaming pub/sub (streaming.bus.bus_of makes it on first use).
+    streaming_bus: Bus | None = None

@@ -19,7 +19,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import redis
 from nats.aio.client import Client
 from nats.js.api import StorageType
 from nats.js.errors import NotFoundError
@@ -41,8 +42,10 @@ from tests.support.event_load import (
     Burst,
     Workers,
     backlog_in_process,
+    build_timelines,
     counters_snapshot,
     mismatches,
+    timeline_mismatches,
 )
 from tests.support.events import connect_nats, nats_backlog, settle_nats
 from tests.support.server import (
@@ -52,7 +55,7 @@ from tests.support.server import (
     server_env,
     start_server,
 )
-from tests.support.services import fresh_postgres_database, unavailable
+from tests.support.services import fresh_postgres_database, redis_url, unavailable
 
 USERS = 6
 STATUSES_EACH = 2
@@ -135,16 +138,27 @@ async def js_client(nats_reachable: str) -> AsyncIterator[Client]:
     await client.close()
 
 
+def timeline_settings(stream: str) -> dict[str, str]:
+    """Redis home timelines for this test, under keys of its own."""
+    return {"ROOST_REDIS_URL": redis_url(), "ROOST_REDIS_KEY_PREFIX": f"roost:{stream.lower()}:"}
+
+
 @pytest.fixture
-def workers(stack: Stack, stream: str, nats_reachable: str) -> Iterator[Workers]:
+async def workers(stack: Stack, stream: str, nats_reachable: str) -> AsyncIterator[Workers]:
+    """Workers for this test's stream; every account's home timeline is built first, so
+    that the fan-out has timelines to keep."""
     env = server_env(
         stack.data_dir, stack.database_url, ROOST_EVENT_LOG=nats_reachable,
         ROOST_EVENT_NATS_STREAM=stream, ROOST_EVENT_NATS_ACK_WAIT_MS=ACK_WAIT_MS,
-        ROOST_LOG_LEVEL="info",
+        ROOST_LOG_LEVEL="info", **timeline_settings(stream),
     )
+    await build_timelines(env, [int(u.id) for u in stack.users])
     running = Workers(stack.data_dir, stack.database_url, env, stream)
     yield running
     running.stop_all()
+    with redis.Redis.from_url(redis_url()) as client:
+        for key in client.scan_iter(match=f"roost:{stream.lower()}:*"):
+            client.delete(key)
 
 
 async def settle(stack: Stack, stream: str, workers: Workers, within: float = 30.0) -> None:
@@ -154,8 +168,11 @@ async def settle(stack: Stack, stream: str, workers: Workers, within: float = 30
         raise AssertionError(f"{error}\n{workers.logs()}") from None
 
 
-def assert_consistent(stack: Stack, workers: Workers) -> None:
+async def assert_consistent(stack: Stack, workers: Workers) -> None:
+    """Counters and notifications equal a recount, and every home timeline equals the
+    pull query's answer."""
     problems = mismatches(stack.database_url)
+    problems += await timeline_mismatches(workers.env, [int(u.id) for u in stack.users])
     assert problems == [], "\n".join(problems) + "\n" + workers.logs()
 
 
@@ -198,7 +215,7 @@ async def test_two_workers_count_every_event_once_and_skip_a_copy(
     workers.start()
     await stack.burst(seed=1).run(90)
     await settle(stack, stream, workers)
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers)
     js = js_client.jetstream()
     info = await js.stream_info(stream)
     assert info.config.subjects == [f"{stream.lower()}.events.*"]
@@ -231,15 +248,16 @@ async def test_two_workers_count_every_event_once_and_skip_a_copy(
                             headers={**headers, nats_log.MSG_ID: f"copy-{envelope.event_id}"})
     assert not copy.duplicate
     # Waiting, for every consumer: what the settle helper and nats_log.backlog both see.
-    assert await nats_backlog(stack.database_url, nats_url(), stream) == 4
-    assert await backlog_in_process(workers.env, nats_log.backlog) == 4
+    consumers = len(consumer_names())
+    assert await nats_backlog(stack.database_url, nats_url(), stream) == consumers
+    assert await backlog_in_process(workers.env, nats_log.backlog) == consumers
     workers.start()
     await settle(stack, stream, workers)
     for name in ("counters", "notifications"):  # both read the copy
         consumed = await js.consumer_info(stream, name)
         assert consumed.delivered is not None and consumed.delivered.stream_seq == copy.seq
     assert counters_snapshot(stack.database_url) == before
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers)
     assert await backlog_in_process(workers.env, nats_log.backlog) == 0
 
 
@@ -288,7 +306,7 @@ async def test_a_killed_worker_s_unacknowledged_messages_are_redelivered(
     counted = await js.consumer_info(stream, "counters")
     assert counted.delivered is not None
     assert counted.delivered.consumer_seq - counted.delivered.stream_seq >= held
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers)
 
 
 async def test_a_stream_deleted_under_load_is_made_again_and_refilled_by_a_replay(
@@ -322,7 +340,7 @@ async def test_a_stream_deleted_under_load_is_made_again_and_refilled_by_a_repla
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "Moved relay back" in replay.stdout, replay.stdout
     await settle(stack, stream, workers)
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers)
 
 
 async def test_a_killed_relay_is_replaced_without_loss_or_doubling(
@@ -351,7 +369,7 @@ async def test_a_killed_relay_is_replaced_without_loss_or_doubling(
     workers.start()  # the survivor or the newcomer takes the lease over
     await writing
     await settle(stack, stream, workers)
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers)
     # Every event since the start is in the stream once: a batch the killed relay had
     # published without moving its cursor was published again, and JetStream dropped
     # the copies (Nats-Msg-Id).
@@ -407,12 +425,14 @@ async def test_serve_runs_the_relay_and_the_consumers_itself(
     relay, woken by its own commits, and pulls from every durable consumer in-process."""
     server = start_server(
         tmp_path, stack.database_url, migrate=False, ROOST_EVENT_LOG=nats_url(),
-        ROOST_EVENT_NATS_STREAM=stream, ROOST_LOG_LEVEL="info",
+        ROOST_EVENT_NATS_STREAM=stream, ROOST_LOG_LEVEL="info", **timeline_settings(stream),
     )
     try:
         await stack.burst(seed=5, url=server.url).run(40)
+        async with httpx.AsyncClient(base_url=server.url) as http:  # for the search index
+            await post_status(http, stack.users[0], "a post among the likes")
         await settle(stack, stream, workers)
-        assert_consistent(stack, workers)
+        await assert_consistent(stack, workers)
         async with httpx.AsyncClient(base_url=server.url) as http:
             metrics = (await http.get("/metrics")).text
         assert 'roost_events_published_total{type="status.favourited"}' in metrics

@@ -32,12 +32,14 @@ from tests.support.event_load import (
     Burst,
     Workers,
     backlog_in_process,
+    build_timelines,
     counters_snapshot,
     mismatches,
+    timeline_mismatches,
 )
 from tests.support.events import consumer_groups, redis_backlog, settle_redis
 from tests.support.server import RunningServer, roost_command, server_env, start_server
-from tests.support.services import fresh_postgres_database, redis_url, unavailable
+from tests.support.services import fresh_postgres_database
 
 USERS = 6
 STATUSES_EACH = 2
@@ -55,24 +57,14 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def redis_reachable() -> str:
-    url = redis_url()
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:  # any failure to reach it
-        unavailable("Redis", f"{type(exc).__name__}: {exc}")
-    return url
-
-
-@pytest.fixture(scope="module")
-async def stack(redis_reachable: str, tmp_path_factory: pytest.TempPathFactory
+async def stack(reachable_redis: str, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[Stack]:
     """A server on PostgreSQL that leaves the consumers to workers, with some accounts
     and statuses (their events wait for the first test's workers)."""
     data_dir = tmp_path_factory.mktemp("redis-log")
     with fresh_postgres_database() as database_url:
         server = start_server(
-            data_dir, database_url, ROOST_REDIS_URL=redis_reachable, ROOST_EVENT_LOG="redis",
+            data_dir, database_url, ROOST_REDIS_URL=reachable_redis, ROOST_EVENT_LOG="redis",
             ROOST_SERVE_CONSUMERS="false", ROOST_LOG_LEVEL="warning",
         )
         try:
@@ -83,28 +75,32 @@ async def stack(redis_reachable: str, tmp_path_factory: pytest.TempPathFactory
                     (await post_status(http, user, f"status {n} of {user.username}"))["id"]
                     for user in users for n in range(STATUSES_EACH)
                 ]
-            yield Stack(server, database_url, redis_reachable, data_dir, users, statuses)
+            yield Stack(server, database_url, reachable_redis, data_dir, users, statuses)
         finally:
             server.stop()
 
 
 @pytest.fixture
-def prefix(redis_reachable: str) -> Iterator[str]:
+def prefix(reachable_redis: str) -> Iterator[str]:
     """This test's stream prefix; its keys are deleted afterwards."""
     value = f"roost:test-{secrets.token_hex(4)}:"
     yield value
-    with redis.Redis.from_url(redis_reachable) as client:
+    with redis.Redis.from_url(reachable_redis) as client:
         for key in client.scan_iter(match=f"{value}*"):
             client.delete(key)
 
 
 @pytest.fixture
-def workers(stack: Stack, prefix: str) -> Iterator[Workers]:
+async def workers(stack: Stack, prefix: str) -> AsyncIterator[Workers]:
+    """Workers for this test's streams; every account's home timeline is built first
+    (under the same prefix), so that the fan-out has timelines to keep."""
     env = server_env(
         stack.data_dir, stack.database_url, ROOST_REDIS_URL=stack.redis_url,
         ROOST_EVENT_LOG="redis", ROOST_EVENT_STREAM_PREFIX=prefix,
-        ROOST_EVENT_CLAIM_IDLE_MS=CLAIM_IDLE_MS, ROOST_LOG_LEVEL="info",
+        ROOST_REDIS_KEY_PREFIX=prefix, ROOST_EVENT_CLAIM_IDLE_MS=CLAIM_IDLE_MS,
+        ROOST_LOG_LEVEL="info",
     )
+    await build_timelines(env, [int(u.id) for u in stack.users])
     running = Workers(stack.data_dir, stack.database_url, env, tag=prefix.split(":")[1])
     yield running
     running.stop_all()
@@ -124,8 +120,11 @@ def settle(stack: Stack, prefix: str, processes: Logs, timeout: float = 30.0) ->
         raise AssertionError(f"{error}\n{processes.logs()}") from None
 
 
-def assert_consistent(stack: Stack, processes: Logs) -> None:
+async def assert_consistent(stack: Stack, processes: Logs, env: dict[str, str]) -> None:
+    """Counters and notifications equal a recount, and every home timeline equals the
+    pull query's answer."""
     problems = mismatches(stack.database_url)
+    problems += await timeline_mismatches(env, [int(u.id) for u in stack.users])
     assert problems == [], "\n".join(problems) + "\n" + processes.logs()
 
 
@@ -173,7 +172,7 @@ async def test_two_workers_count_every_event_once_and_skip_a_copy(
     workers.start()
     await Burst(stack.server.url, stack.users, stack.statuses, seed=1).run(100)
     settle(stack, prefix, workers)
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers, workers.env)
     client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     key0 = f"{prefix}events:0"
     # Both processes joined both groups, as members named after their pid.
@@ -205,7 +204,7 @@ async def test_two_workers_count_every_event_once_and_skip_a_copy(
     client.close()
     assert read_after == {name: n + 1 for name, n in read_before.items()}  # both read it
     assert counters_snapshot(stack.database_url) == before
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers, workers.env)
     assert await backlog_in_process(workers.env, redis_log.backlog) == 0
 
 
@@ -230,7 +229,7 @@ async def test_a_killed_worker_s_pending_entries_are_claimed(
         await writing
         settle(stack, prefix, workers)
         assert sum(members(client, prefix, victim.pid).values()) == 0  # all claimed away
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers, workers.env)
 
 
 async def test_streams_deleted_under_load_are_refilled_by_a_replay(
@@ -263,7 +262,7 @@ async def test_streams_deleted_under_load_are_refilled_by_a_replay(
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "Moved relay back" in replay.stdout, replay.stdout
     settle(stack, prefix, workers)
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers, workers.env)
 
 
 async def test_a_killed_relay_is_replaced_without_loss_or_doubling(
@@ -285,7 +284,7 @@ async def test_a_killed_relay_is_replaced_without_loss_or_doubling(
     workers.start()  # the survivor or the newcomer takes the lease over
     await writing
     settle(stack, prefix, workers)
-    assert_consistent(stack, workers)
+    await assert_consistent(stack, workers, workers.env)
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         row = conn.execute("SELECT holder FROM event_leases WHERE name = 'relay'").fetchone()
     assert row is not None and f":{relay_pid}:" not in row[0]
@@ -296,14 +295,16 @@ async def test_serve_runs_the_relay_and_the_groups_itself(
 ) -> None:
     """The default deployment: one `roost serve` (ROOST_SERVE_CONSUMERS on) runs the
     relay, woken by its own commits, and every consumer group in-process."""
-    server = start_server(
-        tmp_path, stack.database_url, migrate=False, ROOST_REDIS_URL=stack.redis_url,
-        ROOST_EVENT_LOG="redis", ROOST_EVENT_STREAM_PREFIX=prefix, ROOST_LOG_LEVEL="info",
-    )
+    settings = {"ROOST_REDIS_URL": stack.redis_url, "ROOST_EVENT_LOG": "redis",
+                "ROOST_EVENT_STREAM_PREFIX": prefix, "ROOST_REDIS_KEY_PREFIX": prefix,
+                "ROOST_LOG_LEVEL": "info"}
+    env = server_env(tmp_path, stack.database_url, **settings)
+    await build_timelines(env, [int(u.id) for u in stack.users])
+    server = start_server(tmp_path, stack.database_url, migrate=False, **settings)
     try:
         await Burst(server.url, stack.users, stack.statuses, seed=5).run(40)
         settle(stack, prefix, server)
-        assert_consistent(stack, server)
+        await assert_consistent(stack, server, env)
         with redis.Redis.from_url(stack.redis_url, decode_responses=True) as client:
             members = {c["name"].split(":")[1]
                        for c in client.xinfo_consumers(f"{prefix}events:0", "counters")}

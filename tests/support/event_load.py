@@ -189,3 +189,87 @@ async def backlog_in_process(
         return await backlog(roost)
     finally:
         await roost.db.dispose()
+
+
+def _roost_for(env: dict[str, str]) -> Roost:
+    from roost.redis_client import shared_client
+
+    settings = load_settings(env)
+    return Roost(settings=settings, db=Database(settings.database_url), ids=IdGenerator(0),
+                 redis=shared_client(settings))
+
+
+async def build_timelines(env: dict[str, str], account_ids: list[int]) -> None:
+    """Builds the accounts' Redis home timelines from the database (what a first visit
+    does), from this test process with the settings of `env`."""
+    from roost.timelines.fanout import build_timeline
+
+    roost = _roost_for(env)
+    try:
+        for account_id in account_ids:
+            async with roost.db.read() as conn:
+                await build_timeline(roost, conn, account_id)
+    finally:
+        await roost.db.dispose()
+        if roost.redis is not None:
+            await roost.redis.aclose()
+
+
+async def timeline_mismatches(env: dict[str, str], account_ids: list[int]) -> list[str]:
+    """Where the accounts' Redis home timelines differ from the pull query's answer
+    (the specification); empty when they agree."""
+    from roost.paging import Page
+    from roost.timelines.fanout import timelines_of
+    from roost.timelines.home import home_query
+
+    roost = _roost_for(env)
+    found = []
+    try:
+        store = timelines_of(roost)
+        async with roost.db.read() as conn:
+            for account_id in account_ids:
+                held = await store.members(account_id)
+                query = home_query(account_id, Page(limit=store.size), conn.dialect.name)
+                expected = sorted((int(r.id) for r in (await conn.execute(query)).all()),
+                                  reverse=True)
+                if held is None:
+                    found.append(f"account {account_id}: no timeline")
+                elif held != expected:
+                    extra = sorted(set(held) - set(expected))[:5]
+                    found.append(f"account {account_id}: missing "
+                                 f"{sorted(set(expected) - set(held))[:5]}, extra "
+                                 f"{[await _explain(conn, account_id, s) for s in extra]}")
+    finally:
+        await roost.db.dispose()
+        if roost.redis is not None:
+            await roost.redis.aclose()
+    return found
+
+
+async def held_timeline(env: dict[str, str], account_id: int) -> list[int] | None:
+    """The account's Redis home timeline, newest first (None when not built)."""
+    from roost.timelines.fanout import timelines_of
+
+    roost = _roost_for(env)
+    try:
+        return await timelines_of(roost).members(account_id)
+    finally:
+        await roost.db.dispose()
+        if roost.redis is not None:
+            await roost.redis.aclose()
+
+
+async def _explain(conn: Any, viewer_id: int, status_id: int) -> str:
+    """What the database says about a status a timeline should not hold."""
+    from sqlalchemy import text
+
+    row = (await conn.execute(text(
+        "SELECT account_id, reblog_of_id, visibility FROM statuses WHERE id = :id"),
+        {"id": status_id})).first()
+    if row is None:
+        return f"{status_id} (deleted)"
+    follows = (await conn.execute(text(
+        "SELECT count(*) FROM follows WHERE account_id = :v AND target_account_id = :a"),
+        {"v": viewer_id, "a": row.account_id})).scalar()
+    return (f"{status_id} (by {row.account_id}, boost of {row.reblog_of_id}, "
+            f"visibility {row.visibility}, followed {follows})")

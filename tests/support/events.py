@@ -135,7 +135,16 @@ def settle_redis(database_url: str, redis_url: str, prefix: str, *, partitions: 
         if backlog == 0:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{backlog} events not through the Redis log after {timeout} s")
+            import redis
+
+            with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+                by_group = {
+                    group: sum(_group_backlog(client, f"{prefix}events:{p}", group)
+                               for p in range(partitions))
+                    for group in consumer_groups()
+                }
+            raise AssertionError(f"{backlog} events not through the Redis log after {timeout} s"
+                                 f" (by group: {by_group})")
         time.sleep(POLL_SECONDS * 4)
 
 

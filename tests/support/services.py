@@ -25,6 +25,19 @@ def redis_url() -> str:
     return os.environ.get("ROOST_TEST_REDIS_URL") or DEFAULT_REDIS_URL
 
 
+def reachable_redis_url() -> str:
+    """The test Redis's URL, once it answers a PING (else skipped, or failed under CI)."""
+    import redis
+
+    url = redis_url()
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=2) as client:
+            client.ping()
+    except Exception as exc:  # any failure to reach it
+        unavailable("Redis", f"{type(exc).__name__}: {exc}")
+    return url
+
+
 def unavailable(service: str, reason: str) -> None:
     message = f"{service} is unreachable ({reason})"
     if os.environ.get("CI"):

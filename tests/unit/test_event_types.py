@@ -21,6 +21,8 @@ def _sample_value(hint: Any, field: dataclasses.Field[Any], n: int) -> Any:
     """A value of the field's type that differs from its default."""
     if hint is bool:
         return not field.default
+    if hint is str:
+        return f"sample-{n}"
     if hint is int or (typing.get_origin(hint) is not None and int in typing.get_args(hint)):
         return 1_000 + n  # int, or int | None
     if typing.get_origin(hint) is tuple:

@@ -30,6 +30,7 @@ class Service(Protocol):
 def build(roost: Roost, consumers: list[Consumer], *, relay: bool = True) -> list[Service]:
     """The services that move events to `consumers` on the configured log; with
     `relay`, also the one that moves outbox events onto a broker (if there is one)."""
+    consumers = [c for c in consumers if c.enabled(roost.settings)]
     log = roost.settings.event_log
     if log == "outbox":
         dispatcher = Dispatcher(roost, consumers)

@@ -23,12 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.events.types import Event
 
 if TYPE_CHECKING:
+    from roost.config import Settings
     from roost.context import Roost
 
 Handler = Callable[["Roost", AsyncConnection, Event], Awaitable[None]]
 
 
 def _always(_event: Event) -> bool:
+    return True
+
+
+def _everywhere(_settings: Settings) -> bool:
     return True
 
 
@@ -40,6 +45,8 @@ class Consumer:
     # Whether an event of one of `types` has anything for the handler to do (a post
     # without mentions, for notifications): one that has not costs no transaction.
     relevant: Callable[[Event], bool] = _always
+    # Whether this deployment runs it at all (the home-timeline fan-out needs a Redis).
+    enabled: Callable[[Settings], bool] = _everywhere
 
     def wants(self, event_type: str) -> bool:
         return event_type in self.types

@@ -20,6 +20,7 @@ from roost.events.context import IN_DISPATCHER
 from roost.events.reader import OutboxReader
 
 if TYPE_CHECKING:
+    from roost.config import Settings
     from roost.context import Roost
 
 __all__ = ["CURSOR", "IN_DISPATCHER", "Dispatcher", "cursor_name"]
@@ -27,13 +28,15 @@ CURSOR = "dispatcher"
 SETTLE_POLL_SECONDS = 0.005
 
 
-def cursor_name(consumers: list[Consumer]) -> str:
+def cursor_name(consumers: list[Consumer], settings: Settings | None = None) -> str:
     """"dispatcher" for every consumer; a set of its own for a subset (`roost worker
     --only`), so that the consumers left out are not passed over: each subset reads
     the outbox at its own pace (and a worker running everything skips, by the
-    processed markers, what a subset's worker applied already)."""
+    processed markers, what a subset's worker applied already). Every consumer means
+    every one `settings` enables (the home-timeline fan-out runs only with a Redis)."""
     names = sorted(c.name for c in consumers)
-    if names == sorted(c.name for c in all_consumers()):
+    everything = [c for c in all_consumers() if settings is None or c.enabled(settings)]
+    if names == sorted(c.name for c in everything):
         return CURSOR
     name = f"{CURSOR}:{'+'.join(names)}"
     if len(name) > 40:  # the width of the cursor and lease names
@@ -45,8 +48,8 @@ class Dispatcher(OutboxReader):
     def __init__(
         self, roost: Roost, consumers: list[Consumer], *, cursor: str | None = None
     ) -> None:
-        super().__init__(roost, cursor or cursor_name(consumers), "event-dispatcher",
-                         prune_at_start=True)
+        super().__init__(roost, cursor or cursor_name(consumers, roost.settings),
+                         "event-dispatcher", prune_at_start=True)
         self.consumers = consumers
 
     @property

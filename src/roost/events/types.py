@@ -115,6 +115,15 @@ class Unfollowed(Event):
 
 
 @dataclass(frozen=True)
+class FollowUpdated(Event):
+    """An existing follow's options changed (show_reblogs, notify)."""
+
+    TYPE = "account.follow_updated"
+    follow_id: int = 0
+    target_account_id: int = 0
+
+
+@dataclass(frozen=True)
 class FollowRequested(Event):
     TYPE = "account.follow_requested"
     request_id: int = 0
@@ -156,6 +165,17 @@ class Unmuted(Event):
     target_account_id: int = 0
 
 
+@dataclass(frozen=True)
+class NotificationCreated(Event):
+    """A notification row was made (by the notifications consumer, in the transaction
+    that made it); `account_id` is the account whose action it tells of."""
+
+    TYPE = "notification.created"
+    notification_id: int = 0
+    recipient_id: int = 0
+    notification_type: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -170,12 +190,14 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Unfavourited,
         Followed,
         Unfollowed,
+        FollowUpdated,
         FollowRequested,
         FollowRequestClosed,
         Blocked,
         Unblocked,
         Muted,
         Unmuted,
+        NotificationCreated,
     )
 }
 

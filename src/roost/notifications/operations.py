@@ -5,6 +5,10 @@ follow, follow request or status), which makes both halves simple: one action
 notifies at most once (a unique index on activity and recipient), and undoing the
 action withdraws exactly its notifications. The event-log issue moves the calls into
 a consumer; the functions stay the same.
+
+A notification actually made is itself an event (NotificationCreated, appended in the
+same transaction, so it exists exactly when the notification does): the streaming
+push consumer tells the recipient's open streams (docs/streaming.md).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.clock import utcnow
 from roost.db.tables import blocks, mutes, notifications
+from roost.events.outbox import emit
+from roost.events.types import NotificationCreated
 from roost.ids import IdGenerator, shard_of
 
 NotificationType = Literal[
@@ -81,6 +87,8 @@ async def notify(
             )
     except IntegrityError:
         return None  # this activity already notified this recipient
+    await emit(conn, ids, NotificationCreated, from_account_id, notification_id=notification_id,
+               recipient_id=recipient_id, notification_type=type)
     return notification_id
 
 

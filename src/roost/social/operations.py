@@ -130,6 +130,8 @@ async def follow(
     if existing is not None:
         if options:
             await conn.execute(update(follows).where(follows.c.id == existing.id).values(options))
+            await emit(conn, ids, ev.FollowUpdated, follower_id, follow_id=int(existing.id),
+                       target_account_id=target_id)
         return
     if target.locked:
         await _request_follow(conn, ids, follower_id, target_id, options)

@@ -44,9 +44,12 @@ VISIBILITY_NAMES = {
 VISIBILITY_VALUES = {name: value for value, name in VISIBILITY_NAMES.items()}
 
 AccountColumn = ColumnElement[int]
+# The viewer: an account id, or a column of them (the fan-out asks "which of these
+# followers may see this status" with the very predicates the home query uses).
+Viewer = int | ColumnElement[int]
 
 
-def blocked_between(viewer_id: int, account_id: AccountColumn) -> ColumnElement[bool]:
+def blocked_between(viewer_id: Viewer, account_id: AccountColumn) -> ColumnElement[bool]:
     """True when either side has blocked the other (both directions use an index)."""
     return or_(
         exists(select(blocks.c.id).where(blocks.c.account_id == viewer_id,
@@ -56,7 +59,7 @@ def blocked_between(viewer_id: int, account_id: AccountColumn) -> ColumnElement[
     )
 
 
-def muted_by(viewer_id: int, account_id: AccountColumn) -> ColumnElement[bool]:
+def muted_by(viewer_id: Viewer, account_id: AccountColumn) -> ColumnElement[bool]:
     """True when the viewer has a mute on the account that has not expired."""
     return exists(
         select(mutes.c.id).where(
@@ -67,13 +70,13 @@ def muted_by(viewer_id: int, account_id: AccountColumn) -> ColumnElement[bool]:
     )
 
 
-def not_muted_by(viewer_id: int | None, account_id: AccountColumn) -> ColumnElement[bool]:
+def not_muted_by(viewer_id: Viewer | None, account_id: AccountColumn) -> ColumnElement[bool]:
     if viewer_id is None:
         return not_(false())
     return not_(muted_by(viewer_id, account_id))
 
 
-def boost_of_muted(viewer_id: int, status: Table | Alias = statuses) -> ColumnElement[bool]:
+def boost_of_muted(viewer_id: Viewer, status: Table | Alias = statuses) -> ColumnElement[bool]:
     """True for a boost of a status whose author the viewer has muted (unexpired).
 
     The `reblog_of_id IS NOT NULL` guard looks redundant but is not: without it
@@ -91,7 +94,7 @@ def boost_of_muted(viewer_id: int, status: Table | Alias = statuses) -> ColumnEl
     )
 
 
-def visible_to(viewer_id: int | None, status: Table | Alias = statuses) -> ColumnElement[bool]:
+def visible_to(viewer_id: Viewer | None, status: Table | Alias = statuses) -> ColumnElement[bool]:
     s = status.c
     open_to_all = s.visibility.in_((VISIBILITY_PUBLIC, VISIBILITY_UNLISTED))
     if viewer_id is None:

@@ -38,10 +38,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.db.tables import follows, statuses
 from roost.paging import Page
-from roost.statuses.visibility import boost_of_muted, not_muted_by, visible_to
+from roost.statuses.visibility import Viewer, boost_of_muted, not_muted_by, visible_to
 
 
-def boosts_not_shown(viewer_id: int) -> ColumnElement[bool]:
+def boosts_not_shown(viewer_id: Viewer) -> ColumnElement[bool]:
     """True for a boost by an account the viewer follows with show_reblogs off
     (POST /accounts/:id/follow with reblogs=false). The lookup is the unique
     (account_id, target_account_id) index, made only for boosts."""

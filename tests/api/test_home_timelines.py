@@ -1,0 +1,205 @@
+"""The home-timeline consumer (src/roost/timelines/fanout.py) on SQLite and PostgreSQL
+with a real Redis: after every kind of write, each built Redis timeline holds exactly
+what the database pull query gives (its specification), and accounts nobody built a
+timeline for get none.
+
+A real server runs the consumers in-process (the outbox log) with Redis timelines on;
+this test process builds timelines as a first visit would and compares.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.support.api import App, User, post_status, register_app, sign_up
+from tests.support.event_load import build_timelines, held_timeline, timeline_mismatches
+from tests.support.events import settle
+from tests.support.server import RunningServer, server_env, start_server
+from tests.support.services import fresh_postgres_database
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+TIMELINE_SIZE = 12  # small, so the cap is reached by a handful of posts
+
+
+@dataclass
+class Stack:
+    server: RunningServer
+    database_url: str
+    env: dict[str, str]
+    app: App
+    prefix: str
+
+    def settle(self) -> None:
+        settle(self.database_url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[Path, str]]:
+    data_dir = tmp_path_factory.mktemp(f"home-{request.param}")
+    if request.param == "sqlite":
+        yield data_dir, f"sqlite:///{data_dir / 'roost.sqlite3'}"
+        return
+    with fresh_postgres_database() as url:
+        yield data_dir, url
+
+
+@pytest.fixture(scope="module")
+async def stack(database: tuple[Path, str], reachable_redis: str) -> AsyncIterator[Stack]:
+    data_dir, database_url = database
+    prefix = f"roost:test-{secrets.token_hex(4)}:"
+    extra = {"ROOST_REDIS_URL": reachable_redis, "ROOST_EVENT_LOG": "outbox",
+             "ROOST_REDIS_KEY_PREFIX": prefix, "ROOST_HOME_TIMELINE_SIZE": str(TIMELINE_SIZE),
+             "ROOST_LOG_LEVEL": "warning"}
+    server = start_server(data_dir, database_url, **extra)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            app = await register_app(http)
+        yield Stack(server, database_url, server_env(data_dir, database_url, **extra), app,
+                    prefix)
+    finally:
+        server.stop()
+        with redis.Redis.from_url(reachable_redis) as client:
+            for key in client.scan_iter(match=f"{prefix}*"):
+                client.delete(key)
+
+
+class Session:
+    """Accounts on the stack, with helpers that write and then wait for the log."""
+
+    def __init__(self, stack: Stack, http: httpx.AsyncClient) -> None:
+        self.stack = stack
+        self.http = http
+        self.users: list[User] = []
+
+    async def sign_up(self, count: int) -> list[User]:
+        made = [await sign_up(self.http, self.stack.app) for _ in range(count)]
+        self.users += made
+        return made
+
+    async def post(self, user: User, text: str, **fields: Any) -> str:
+        status = await post_status(self.http, user, text, **fields)
+        self.stack.settle()
+        return str(status["id"])
+
+    async def act(self, user: User, path: str, **data: Any) -> Any:
+        reply = await self.http.post(path, headers=user.headers, data=data)
+        assert reply.status_code == 200, (path, reply.text)
+        self.stack.settle()
+        return reply.json()
+
+    async def delete(self, user: User, status_id: str) -> None:
+        reply = await self.http.delete(f"/api/v1/statuses/{status_id}", headers=user.headers)
+        assert reply.status_code == 200, reply.text
+        self.stack.settle()
+
+    async def build(self, *users: User) -> None:
+        await build_timelines(self.stack.env, [int(u.id) for u in users])
+
+    async def held(self, user: User) -> list[int] | None:
+        return await held_timeline(self.stack.env, int(user.id))
+
+    async def assert_agree(self, *users: User) -> None:
+        chosen = users or tuple(self.users)
+        problems = await timeline_mismatches(self.stack.env, [int(u.id) for u in chosen])
+        assert problems == [], "\n".join(problems)
+
+
+@pytest.fixture
+async def session(stack: Stack) -> AsyncIterator[Session]:
+    async with httpx.AsyncClient(base_url=stack.server.url, timeout=30) as http:
+        yield Session(stack, http)
+
+
+async def test_a_post_reaches_its_followers_by_visibility(session: Session) -> None:
+    author, fan, stranger, mentioned = await session.sign_up(4)
+    await session.build(author, fan, stranger, mentioned)
+    await session.act(fan, f"/api/v1/accounts/{author.id}/follow")
+    await session.act(mentioned, f"/api/v1/accounts/{author.id}/follow")
+    public = int(await session.post(author, "hello"))
+    private = int(await session.post(author, "followers only", visibility="private"))
+    direct = int(await session.post(author, f"@{mentioned.username} psst",
+                                    visibility="direct"))
+    await session.assert_agree()
+    assert await session.held(fan) == [private, public]
+    assert await session.held(mentioned) == [direct, private, public]
+    assert await session.held(author) == [direct, private, public]
+    assert await session.held(stranger) == []
+
+
+async def test_follow_merges_and_unfollow_removes(session: Session) -> None:
+    author, reader = await session.sign_up(2)
+    older = [int(await session.post(author, f"before {n}")) for n in range(3)]
+    await session.build(reader)
+    await session.act(reader, f"/api/v1/accounts/{author.id}/follow")
+    assert await session.held(reader) == sorted(older, reverse=True)
+    await session.act(reader, f"/api/v1/accounts/{author.id}/unfollow")
+    assert await session.held(reader) == []
+    await session.post(author, "while unfollowed")
+    await session.assert_agree(reader)
+
+
+async def test_boosts_mutes_blocks_and_show_reblogs(session: Session) -> None:
+    author, booster, reader, other = await session.sign_up(4)
+    await session.build(author, booster, reader, other)
+    for target in (author, booster):
+        await session.act(reader, f"/api/v1/accounts/{target.id}/follow")
+    await session.act(other, f"/api/v1/accounts/{booster.id}/follow", reblogs="false")
+    original = await session.post(author, "worth sharing")
+    boost = int((await session.act(booster, f"/api/v1/statuses/{original}/reblog"))["id"])
+    await session.assert_agree()
+    assert boost in (await session.held(reader) or [])
+    assert boost not in (await session.held(other) or [])  # reblogs=false
+
+    # show_reblogs turned on for an existing follow: the timeline is rebuilt with it.
+    await session.act(other, f"/api/v1/accounts/{booster.id}/follow", reblogs="true")
+    assert boost in (await session.held(other) or [])
+
+    # A mute takes the author's statuses out, and boosts of them by others.
+    await session.act(reader, f"/api/v1/accounts/{author.id}/mute")
+    held = await session.held(reader) or []
+    assert int(original) not in held and boost not in held
+    await session.assert_agree()
+    await session.act(reader, f"/api/v1/accounts/{author.id}/unmute")
+    held = await session.held(reader) or []
+    assert int(original) in held and boost in held
+
+    # A block takes each side's statuses out of the other's timeline.
+    await session.act(author, f"/api/v1/accounts/{reader.id}/block")
+    assert int(original) not in (await session.held(reader) or [])
+    await session.assert_agree()
+
+    # Undoing the boost and deleting the original reach every timeline.
+    await session.act(booster, f"/api/v1/statuses/{original}/unreblog")
+    assert boost not in (await session.held(other) or [])
+    await session.delete(author, original)
+    assert int(original) not in (await session.held(author) or [])
+    await session.assert_agree()
+
+
+async def test_only_built_timelines_take_posts_and_they_keep_the_newest(
+    session: Session, stack: Stack, reachable_redis: str
+) -> None:
+    author, visitor, absent = await session.sign_up(3)
+    for fan in (visitor, absent):
+        await session.act(fan, f"/api/v1/accounts/{author.id}/follow")
+    await session.build(visitor)
+    posted = [int(await session.post(author, f"post {n}")) for n in range(TIMELINE_SIZE + 3)]
+    # The newest TIMELINE_SIZE, no more: the cap holds while the fan-out adds.
+    assert await session.held(visitor) == sorted(posted, reverse=True)[:TIMELINE_SIZE]
+    await session.assert_agree(visitor)
+    # Nobody built `absent` a timeline: the fan-out made it no partial one.
+    assert await session.held(absent) is None
+    with redis.Redis.from_url(reachable_redis) as client:
+        assert not client.exists(f"{stack.prefix}home:{absent.id}")
+        ttl = int(client.ttl(f"{stack.prefix}home:{visitor.id}"))  # type: ignore[arg-type]
+    assert 6 * 86_400 < ttl <= 7 * 86_400  # ROOST_ACTIVE_DAYS, renewed by reads only
