@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             for service in services:
                 await service.stop()
+            if roost.home_rebuilds is not None:
+                await roost.home_rebuilds.wait()
             await lease.release(free_after_ms=ids.last_issued_ms)
             await db.dispose()
             if roost.redis is not None:

@@ -14,6 +14,7 @@ from roost.ids import IdGenerator
 if TYPE_CHECKING:
     from roost.events.dispatcher import Dispatcher
     from roost.streaming.bus import Bus
+    from roost.timelines.home_read import HomeRebuilds
     from roost.timelines.redis_home import HomeTimelines
 
 
@@ -28,5 +29,7 @@ class Roost:
     redis: Redis | None = None
     # Home timelines in Redis (timelines.fanout.timelines_of makes it on first use).
     home_timelines: HomeTimelines | None = None
+    # Background rebuilds of missing Redis home timelines (timelines.home_read).
+    home_rebuilds: HomeRebuilds | None = None
     # The streaming pub/sub (streaming.bus.bus_of makes it on first use).
     streaming_bus: Bus | None = None

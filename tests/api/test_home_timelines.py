@@ -9,6 +9,7 @@ this test process builds timelines as a first visit would and compares.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,10 +20,16 @@ import httpx
 import pytest
 import redis
 
+from roost.paging import Page
 from tests.support.api import App, User, post_status, register_app, sign_up
-from tests.support.event_load import build_timelines, held_timeline, timeline_mismatches
+from tests.support.event_load import (
+    build_timelines,
+    held_timeline,
+    pulled_home,
+    timeline_mismatches,
+)
 from tests.support.events import settle
-from tests.support.server import RunningServer, server_env, start_server
+from tests.support.server import RunningServer, free_port, server_env, start_server
 from tests.support.services import fresh_postgres_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -203,3 +210,97 @@ async def test_only_built_timelines_take_posts_and_they_keep_the_newest(
         assert not client.exists(f"{stack.prefix}home:{absent.id}")
         ttl = int(client.ttl(f"{stack.prefix}home:{visitor.id}"))  # type: ignore[arg-type]
     assert 6 * 86_400 < ttl <= 7 * 86_400  # ROOST_ACTIVE_DAYS, renewed by reads only
+
+
+# --- reading home ----------------------------------------------------------------------
+
+
+def _reads(metrics_text: str, source: str) -> float:
+    """roost_home_timeline_reads_total{source=...} from a /metrics answer."""
+    prefix = f'roost_home_timeline_reads_total{{source="{source}"}} '
+    return sum(float(line[len(prefix):]) for line in metrics_text.splitlines()
+               if line.startswith(prefix))
+
+
+async def _home(session: Session, user: User, **params: Any) -> list[int]:
+    reply = await session.http.get("/api/v1/timelines/home", headers=user.headers,
+                                   params=params)
+    assert reply.status_code == 200, reply.text
+    return [int(status["id"]) for status in reply.json()]
+
+
+async def _read_counts(session: Session) -> dict[str, float]:
+    text = (await session.http.get("/metrics")).text
+    return {s: _reads(text, s) for s in ("redis", "rebuilding", "older_than_redis")}
+
+
+async def test_home_is_read_from_redis_and_equals_the_pull_query(session: Session) -> None:
+    author, booster, reader = await session.sign_up(3)
+    for target in (author, booster):
+        await session.act(reader, f"/api/v1/accounts/{target.id}/follow")
+    posted = [int(await session.post(author, f"post {n}")) for n in range(8)]
+    await session.act(booster, f"/api/v1/statuses/{posted[2]}/reblog")  # collapsed
+    await session.build(reader)
+    before = await _read_counts(session)
+    pages = [{"limit": 5}, {"limit": 5, "max_id": posted[5]},
+             {"limit": 3, "since_id": posted[1]}, {"limit": 3, "min_id": posted[1]},
+             {"limit": 40, "max_id": posted[0]}]
+    for params in pages:
+        expected = await pulled_home(session.stack.env, int(reader.id), Page(**params))
+        assert await _home(session, reader, **params) == expected, params
+    after = await _read_counts(session)
+    assert after["redis"] - before["redis"] == len(pages)  # none fell back
+
+
+async def test_pages_older_than_a_trimmed_timeline_come_from_the_database(
+    session: Session
+) -> None:
+    author, reader = await session.sign_up(2)
+    await session.act(reader, f"/api/v1/accounts/{author.id}/follow")
+    posted = [int(await session.post(author, f"post {n}")) for n in range(TIMELINE_SIZE + 6)]
+    await session.build(reader)  # keeps the newest TIMELINE_SIZE
+    before = await _read_counts(session)
+    oldest_kept = sorted(posted, reverse=True)[TIMELINE_SIZE - 1]
+    for params in ({"limit": 10, "max_id": oldest_kept}, {"limit": 4, "min_id": posted[0]},
+                   {"limit": 40}):
+        expected = await pulled_home(session.stack.env, int(reader.id), Page(**params))
+        assert await _home(session, reader, **params) == expected, params
+    after = await _read_counts(session)
+    assert after["older_than_redis"] - before["older_than_redis"] == 3
+
+
+async def test_a_first_visit_is_answered_and_rebuilds_the_timeline(session: Session) -> None:
+    author, reader = await session.sign_up(2)
+    await session.act(reader, f"/api/v1/accounts/{author.id}/follow")
+    posted = [int(await session.post(author, f"post {n}")) for n in range(3)]
+    assert await session.held(reader) is None
+    assert await _home(session, reader) == sorted(posted, reverse=True)  # from the database
+    for _ in range(500):  # rebuilt in the background
+        if await session.held(reader) is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert await session.held(reader) == sorted(posted, reverse=True)
+    await session.assert_agree(reader)
+
+
+async def test_home_answers_when_redis_is_unreachable(
+    tmp_path: Path, database: tuple[Path, str]
+) -> None:
+    """Redis away: home comes from the database, never an error (the rest of the
+    read-path issue adds a circuit breaker so that each request does not wait)."""
+    _data_dir, database_url = database
+    extra = {"ROOST_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+             "ROOST_EVENT_LOG": "outbox", "ROOST_SERVE_CONSUMERS": "false",
+             "ROOST_LOG_LEVEL": "warning"}
+    server = start_server(tmp_path, database_url, ready_path="/healthz",
+                          **extra)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            app = await register_app(http)
+            user = await sign_up(http, app)
+            reply = await http.get("/api/v1/timelines/home", headers=user.headers)
+            assert reply.status_code == 200, reply.text
+            assert reply.json() == []
+            assert _reads((await http.get("/metrics")).text, "redis_error") >= 1
+    finally:
+        server.stop()

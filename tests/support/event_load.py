@@ -273,3 +273,19 @@ async def _explain(conn: Any, viewer_id: int, status_id: int) -> str:
         {"v": viewer_id, "a": row.account_id})).scalar()
     return (f"{status_id} (by {row.account_id}, boost of {row.reblog_of_id}, "
             f"visibility {row.visibility}, followed {follows})")
+
+
+async def pulled_home(env: dict[str, str], account_id: int, page: Any) -> list[int]:
+    """What the pull query shows the account on home for `page` (a roost.paging.Page),
+    collapsed as the API collapses it: what a Redis-backed answer must equal."""
+    from roost.timelines.home import home_page
+
+    roost = _roost_for(env)
+    try:
+        async with roost.db.read() as conn:
+            ids, _first, _last = await home_page(conn, account_id, page)
+        return ids
+    finally:
+        await roost.db.dispose()
+        if roost.redis is not None:
+            await roost.redis.aclose()

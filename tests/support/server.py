@@ -80,8 +80,11 @@ def start_server(
     *,
     workers: int = 1,
     migrate: bool = True,
+    ready_path: str = "/readyz",
     **extra_env: str,
 ) -> RunningServer:
+    """`roost serve` on a free port, returned once `ready_path` answers 200 (/healthz
+    for a server meant to start with a dependency down, whose /readyz says 503)."""
     env = server_env(data_dir, database_url, **extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)
     if migrate and database_url is not None and database_url.startswith("postgres"):
@@ -102,7 +105,7 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"roost serve exited with {process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass

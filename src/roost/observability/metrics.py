@@ -38,6 +38,16 @@ db_queries = Counter(
     "SQL statements executed, by database role and statement kind.",
     ["role", "kind"],
 )
+home_reads = Counter(
+    "roost_home_timeline_reads_total",
+    "Home timeline pages, by where they were read: redis, or the database because the "
+    "timeline was being rebuilt, the page was older than Redis keeps, or Redis failed.",
+    ["source"],
+)
+home_rebuilds = Counter(
+    "roost_home_timeline_rebuilds_total",
+    "Redis home timelines rebuilt from the database (first visits, expired timelines).",
+)
 db_query_duration = Histogram(
     "roost_db_query_duration_seconds",
     "Time to execute one SQL statement, by database role and statement kind.",

@@ -30,8 +30,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
+
+from roost.paging import Page
 
 ID_DIGITS = 19  # 2**63 - 1 has 19 digits
 BUILT = "~built"
@@ -42,7 +45,9 @@ CHANGES_TTL_S = 86_400
 # A delivery counts as running this long after it began or last renewed its token;
 # a removal that overlaps one waits at most this long (only when a process died).
 DELIVERY_TTL_S = 30
-WAIT_POLL_S = 0.02  # below both markers: the top of the statuses
+WAIT_POLL_S = 0.02
+# One process rebuilds a missing timeline; another may try again after this long.
+REBUILD_CLAIM_S = 30  # below both markers: the top of the statuses
 OLDEST = "-"
 
 # KEYS: timelines; ARGV: cap, then members. Adds the members to each timeline that
@@ -71,6 +76,24 @@ def member(status_id: int) -> str:
 def status_ids(members: Iterable[str]) -> list[int]:
     """The status ids among `members` (markers left out), in the order given."""
     return [int(m) for m in members if not m.startswith("~")]
+
+
+@dataclass(frozen=True)
+class HeldPage:
+    status_ids: list[int]  # newest first
+    # False when the timeline was trimmed and the page reaches below what it keeps:
+    # the database may have statuses there, and the pull query must answer.
+    complete: bool
+
+
+def _complete(page: Page, found: int, *, trimmed: bool, oldest_held: int | None) -> bool:
+    if not trimmed:
+        return True  # it holds everything the pull query has
+    lower = page.min_id if page.min_id is not None else page.since_id
+    if lower is not None and oldest_held is not None and lower >= oldest_held:
+        return True  # the page lies within what it holds
+    # Newest first: a full page holds the newest statuses of the range, which are kept.
+    return not page.ascending and found == page.limit
 
 
 class HomeTimelines:
@@ -116,6 +139,39 @@ class HomeTimelines:
         if built is None:
             return None
         return status_ids(members)
+
+    async def page(self, account_id: int, page: Page) -> HeldPage | None:
+        """The page's status ids, newest first, in one round trip (which also renews the
+        timeline's TTL: reading is what keeps an account active); None when the account
+        has no complete timeline."""
+        key = self.key(account_id)
+        newest = f"({member(page.max_id)}" if page.max_id is not None else NEWEST
+        oldest_bound = page.min_id if page.min_id is not None else page.since_id
+        oldest = f"({member(oldest_bound)}" if oldest_bound is not None else OLDEST
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zscore(key, BUILT)
+            if page.ascending:  # min_id: the statuses just above it, oldest first
+                pipe.zrange(key, oldest, newest, bylex=True, offset=0, num=page.limit)
+            else:
+                pipe.zrange(key, newest, oldest, bylex=True, desc=True, offset=0,
+                            num=page.limit)
+            pipe.zcard(key)
+            pipe.zrange(key, OLDEST, NEWEST, bylex=True, offset=0, num=1)
+            pipe.expire(key, self.ttl_s)
+            built, members, size, lowest, _renewed = await pipe.execute()
+        if built is None:
+            return None
+        ids = status_ids(members)
+        return HeldPage(page.arrange(ids), complete=_complete(
+            page, len(ids), trimmed=int(size) - 1 >= self.size,
+            oldest_held=next(iter(status_ids(lowest)), None)))
+
+    async def claim_rebuild(self, account_id: int) -> bool:
+        """True for the one caller, across processes, that should rebuild the account's
+        timeline now (the others answer from the database meanwhile)."""
+        claimed = await self.redis.set(f"{self.prefix}home:rebuilding:{account_id}", "1",
+                                       nx=True, ex=REBUILD_CLAIM_S)
+        return bool(claimed)
 
     async def members_any(self, account_id: int) -> list[int]:
         """Every status id in the account's timeline, complete or not."""

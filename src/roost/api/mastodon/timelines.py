@@ -11,7 +11,7 @@ from roost.api.mastodon.common import status_page
 from roost.api.pagination import page_from
 from roost.api.params import Params, read_params, validate
 from roost.api.responses import JSONResponse
-from roost.timelines.home import home_page
+from roost.timelines.home_read import home_timeline_page
 from roost.timelines.public import public_status_ids
 from roost.timelines.tag import tag_filter, tag_status_ids
 
@@ -23,8 +23,9 @@ async def home(
     request: Request, viewer: Viewer = Depends(require("read:statuses"))
 ) -> JSONResponse:
     page = page_from(await read_params(request), default=20, maximum=40)
-    async with roost_of(request).db.read() as conn:
-        ids, first, last = await home_page(conn, viewer.account_id, page)
+    roost = roost_of(request)
+    async with roost.db.read() as conn:
+        ids, first, last = await home_timeline_page(roost, conn, viewer.account_id, page)
         return await status_page(request, conn, ids, viewer.account_id, keys=(first, last))
 
 

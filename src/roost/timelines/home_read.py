@@ -1,0 +1,108 @@
+"""Reading the home timeline: from Redis when the account has a timeline there, else
+(and whenever Redis cannot answer) from the pull query.
+
+- One Redis round trip reads the page's ids (timelines.redis_home.HomeTimelines.page),
+  then one statement reads their boost links for collapse_boosts, and hydration reads
+  the rest as for every list: the same statements whatever the page size.
+- An account without a complete Redis timeline (never built, expired after
+  ROOST_ACTIVE_DAYS away, or Redis emptied) is answered by the pull query, and its
+  timeline is rebuilt in the background by one process (a claim in Redis): the first
+  visit costs what it always did, the next ones are range reads.
+- A page that reaches below what a trimmed timeline keeps goes to the pull query.
+- A Redis error answers from the pull query too (logged and counted): Redis being
+  away costs speed, never an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import structlog
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.db.tables import statuses
+from roost.observability import metrics
+from roost.paging import Page
+from roost.timelines.fanout import build_timeline, timelines_of
+from roost.timelines.home import collapse_boosts, home_page
+
+if TYPE_CHECKING:
+    from roost.context import Roost
+
+log = structlog.get_logger(__name__)
+
+HomePage = tuple[list[int], int | None, int | None]
+
+
+async def home_timeline_page(roost: Roost, conn: AsyncConnection, viewer_id: int,
+                             page: Page) -> HomePage:
+    """(status ids to show, first and last page keys), as timelines.home.home_page."""
+    if roost.redis is None:
+        return await home_page(conn, viewer_id, page)
+    store = timelines_of(roost)
+    try:
+        held = await store.page(viewer_id, page)
+    except (RedisError, OSError) as error:
+        log.warning("home timeline read from the database: Redis failed", error=str(error))
+        metrics.home_reads.labels("redis_error").inc()
+        return await home_page(conn, viewer_id, page)
+    if held is None:
+        metrics.home_reads.labels("rebuilding").inc()
+        rebuilds_of(roost).request(viewer_id)
+        return await home_page(conn, viewer_id, page)
+    if not held.complete:
+        metrics.home_reads.labels("older_than_redis").inc()
+        return await home_page(conn, viewer_id, page)
+    metrics.home_reads.labels("redis").inc()
+    ids = held.status_ids
+    if not ids:
+        return [], None, None
+    found = {
+        int(row.id): row
+        for row in (await conn.execute(
+            select(statuses.c.id, statuses.c.reblog_of_id).where(statuses.c.id.in_(ids))
+        )).all()
+    }
+    rows = [found[i] for i in ids if i in found]
+    return collapse_boosts(rows), ids[0], ids[-1]
+
+
+class HomeRebuilds:
+    """Rebuilds of missing timelines, in the background of this process: at most one
+    per account at a time here, and one across processes (HomeTimelines.claim_rebuild)."""
+
+    def __init__(self, roost: Roost) -> None:
+        self.roost = roost
+        self._running: dict[int, asyncio.Task[None]] = {}
+
+    def request(self, viewer_id: int) -> None:
+        if viewer_id in self._running:
+            return
+        task = asyncio.create_task(self._rebuild(viewer_id), name=f"home-rebuild-{viewer_id}")
+        self._running[viewer_id] = task
+        task.add_done_callback(lambda _task: self._running.pop(viewer_id, None))
+
+    async def _rebuild(self, viewer_id: int) -> None:
+        store = timelines_of(self.roost)
+        try:
+            if not await store.claim_rebuild(viewer_id):
+                return
+            async with self.roost.db.read() as conn:
+                await build_timeline(self.roost, conn, viewer_id)
+            metrics.home_rebuilds.inc()
+        except Exception as error:  # the next visit asks again; the reader is not hurt
+            log.warning("home timeline rebuild failed", account_id=viewer_id, error=str(error))
+
+    async def wait(self) -> None:
+        """Until the rebuilds running now have ended (tests, shutdown)."""
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+
+def rebuilds_of(roost: Roost) -> HomeRebuilds:
+    if roost.home_rebuilds is None:
+        roost.home_rebuilds = HomeRebuilds(roost)
+    return roost.home_rebuilds
