@@ -13,6 +13,7 @@ from roost.ids import IdGenerator
 
 if TYPE_CHECKING:
     from roost.events.dispatcher import Dispatcher
+    from roost.resilience.breaker import CircuitBreaker
     from roost.streaming.bus import Bus
     from roost.timelines.home_read import HomeRebuilds
     from roost.timelines.redis_home import HomeTimelines
@@ -31,5 +32,7 @@ class Roost:
     home_timelines: HomeTimelines | None = None
     # Background rebuilds of missing Redis home timelines (timelines.home_read).
     home_rebuilds: HomeRebuilds | None = None
+    # The breaker around `redis` (resilience.breaker.redis_breaker makes it).
+    redis_breaker: CircuitBreaker | None = None
     # The streaming pub/sub (streaming.bus.bus_of makes it on first use).
     streaming_bus: Bus | None = None

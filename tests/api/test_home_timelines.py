@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +33,7 @@ from tests.support.event_load import (
 )
 from tests.support.events import settle
 from tests.support.server import RunningServer, free_port, server_env, start_server
-from tests.support.services import fresh_postgres_database
+from tests.support.services import fresh_postgres_database, unavailable
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -286,8 +289,7 @@ async def test_a_first_visit_is_answered_and_rebuilds_the_timeline(session: Sess
 async def test_home_answers_when_redis_is_unreachable(
     tmp_path: Path, database: tuple[Path, str]
 ) -> None:
-    """Redis away: home comes from the database, never an error (the rest of the
-    read-path issue adds a circuit breaker so that each request does not wait)."""
+    """Redis never there: home comes from the database, never an error."""
     _data_dir, database_url = database
     extra = {"ROOST_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
              "ROOST_EVENT_LOG": "outbox", "ROOST_SERVE_CONSUMERS": "false",
@@ -304,3 +306,95 @@ async def test_home_answers_when_redis_is_unreachable(
             assert _reads((await http.get("/metrics")).text, "redis_error") >= 1
     finally:
         server.stop()
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, to stop and start again (empty, as this
+    machine's Redis keeps nothing on disk)."""
+
+    def __init__(self, port: int, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            unavailable("redis-server", "not installed")
+        assert binary is not None
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
+        for _ in range(200):
+            try:
+                with redis.Redis.from_url(self.url, socket_connect_timeout=0.2) as client:
+                    client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+async def _until(condition: Any, what: str, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_breaker_opens_while_redis_is_down_and_closes_when_it_is_back(
+    tmp_path: Path
+) -> None:
+    private = PrivateRedis(free_port(), tmp_path / "redis.log")
+    private.start()
+    server = start_server(tmp_path / "roost", None, ROOST_REDIS_URL=private.url,
+                          ROOST_EVENT_LOG="outbox", ROOST_LOG_LEVEL="warning")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            app = await register_app(http)
+            author, reader = await sign_up(http, app), await sign_up(http, app)
+            reply = await http.post(f"/api/v1/accounts/{author.id}/follow",
+                                    headers=reader.headers)
+            assert reply.status_code == 200
+            posted = await post_status(http, author, "still here")
+            expected = [int(posted["id"])]
+
+            async def home() -> list[int]:
+                reply = await http.get("/api/v1/timelines/home", headers=reader.headers)
+                assert reply.status_code == 200, reply.text
+                return [int(status["id"]) for status in reply.json()]
+
+            async def reads(source: str) -> float:
+                return _reads((await http.get("/metrics")).text, source)
+
+            async def from_redis() -> bool:
+                before = await reads("redis")
+                assert await home() == expected
+                return await reads("redis") > before
+
+            await _until(from_redis, "home to be read from Redis (after a rebuild)")
+
+            private.stop()
+            for _ in range(6):  # every answer right, from the database
+                assert await home() == expected
+            assert await reads("redis_error") >= 3  # the failures that opened it
+            assert await reads("redis_down") >= 1  # then it fell back without trying
+            ready = (await http.get("/readyz")).json()
+            assert (ready["status"], ready["redis_breaker"]) == ("degraded", "open")
+
+            private.start()  # empty: the timeline is rebuilt after the breaker closes
+            await _until(from_redis, "the breaker to close and home to come from Redis")
+            ready = (await http.get("/readyz")).json()
+            assert (ready["status"], ready["redis_breaker"]) == ("ready", "closed")
+    finally:
+        server.stop()
+        private.stop()

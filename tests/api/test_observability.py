@@ -225,10 +225,10 @@ async def test_a_500_still_carries_the_request_id(tmp_path: Path) -> None:
             assert len(generated.headers["x-request-id"]) == 16
 
 
-# --- not ready: the database is fine, Redis is not -------------------------------------
+# --- degraded: the database is fine, Redis is not ---------------------------------------
 
 
-def test_readyz_reports_an_unreachable_redis(tmp_path: Path) -> None:
+def test_readyz_reports_an_unreachable_redis_as_degraded(tmp_path: Path) -> None:
     with fresh_postgres_database() as database_url:
         env = server_env(tmp_path, database_url, ROOST_REDIS_URL="redis://127.0.0.1:1/0",
                          ROOST_LOG_LEVEL="warning")
@@ -251,9 +251,10 @@ def test_readyz_reports_an_unreachable_redis(tmp_path: Path) -> None:
 
             eventually(alive, "the server to answer /healthz")
             reply = httpx.get(f"{server.url}/readyz", timeout=10)
-            assert reply.status_code == 503
+            # It can serve without Redis (more slowly): ready, and says it is degraded.
+            assert reply.status_code == 200
             body = reply.json()
-            assert body["status"] == "not ready"
+            assert body["status"] == "degraded"
             assert body["checks"]["database"] == "ok"
             assert body["checks"]["redis"].startswith("failed: ")
             assert "ConnectionError" in body["checks"]["redis"]

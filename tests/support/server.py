@@ -84,7 +84,7 @@ def start_server(
     **extra_env: str,
 ) -> RunningServer:
     """`roost serve` on a free port, returned once `ready_path` answers 200 (/healthz
-    for a server meant to start with a dependency down, whose /readyz says 503)."""
+    for a server meant to start with its database down, whose /readyz says 503)."""
     env = server_env(data_dir, database_url, **extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)
     if migrate and database_url is not None and database_url.startswith("postgres"):

@@ -1,5 +1,5 @@
-"""/healthz (the process is alive), /readyz (it can serve: database, and Redis when
-configured), /metrics (Prometheus)."""
+"""/healthz (the process is alive), /readyz (it can serve: its database; "degraded"
+when a configured Redis cannot be reached), /metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -51,11 +51,19 @@ async def readyz(request: Request) -> JSONResponse:
             results[name] = "ok"
         except Exception as exc:  # any failure means "not ready", with the reason
             results[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
-    ready = all(value == "ok" for value in results.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": results},
-        status_code=200 if ready else 503,
-    )
+    # Without its database Roost cannot serve. Without Redis it can, more slowly (home
+    # from the database, caches bypassed, rate limits per process): it stays in the
+    # load balancer's pool and says it is degraded.
+    ready = results["database"] == "ok"
+    degraded = ready and any(value != "ok" for value in results.values())
+    body: dict[str, object] = {
+        "status": "degraded" if degraded else "ready" if ready else "not ready",
+        "checks": results,
+    }
+    breaker = roost_of(request).redis_breaker
+    if breaker is not None:
+        body["redis_breaker"] = breaker.state.name.lower()
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")

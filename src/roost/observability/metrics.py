@@ -14,6 +14,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -41,8 +42,21 @@ db_queries = Counter(
 home_reads = Counter(
     "roost_home_timeline_reads_total",
     "Home timeline pages, by where they were read: redis, or the database because the "
-    "timeline was being rebuilt, the page was older than Redis keeps, or Redis failed.",
+    "timeline was being rebuilt, the page was older than Redis keeps, Redis failed "
+    "(redis_error) or its circuit breaker was open (redis_down).",
     ["source"],
+)
+breaker_state = Gauge(
+    "roost_circuit_breaker_state",
+    "A circuit breaker's state: 0 closed (calling), 1 half-open (probing), 2 open "
+    "(falling back without calling); the worst of the live processes.",
+    ["breaker"],
+    multiprocess_mode="livemax",
+)
+breaker_transitions = Counter(
+    "roost_circuit_breaker_transitions_total",
+    "Times a circuit breaker moved to a state.",
+    ["breaker", "state"],
 )
 home_rebuilds = Counter(
     "roost_home_timeline_rebuilds_total",

@@ -9,8 +9,10 @@
   timeline is rebuilt in the background by one process (a claim in Redis): the first
   visit costs what it always did, the next ones are range reads.
 - A page that reaches below what a trimmed timeline keeps goes to the pull query.
-- A Redis error answers from the pull query too (logged and counted): Redis being
-  away costs speed, never an answer.
+- A Redis error answers from the pull query too (logged and counted), and a few in a
+  row open the circuit breaker (resilience.breaker): until it closes again, pages come
+  from the pull query at once, without waiting on Redis, and nothing is rebuilt.
+  Redis being away costs speed, never an answer.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
-from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.db.tables import statuses
 from roost.observability import metrics
 from roost.paging import Page
+from roost.resilience.breaker import FAILURES, BreakerOpen, redis_breaker
 from roost.timelines.fanout import build_timeline, timelines_of
 from roost.timelines.home import collapse_boosts, home_page
 
@@ -43,15 +45,20 @@ async def home_timeline_page(roost: Roost, conn: AsyncConnection, viewer_id: int
     if roost.redis is None:
         return await home_page(conn, viewer_id, page)
     store = timelines_of(roost)
+    breaker = redis_breaker(roost)
     try:
-        held = await store.page(viewer_id, page)
-    except (RedisError, OSError) as error:
+        held = await breaker.call(lambda: store.page(viewer_id, page))
+    except BreakerOpen:
+        metrics.home_reads.labels("redis_down").inc()
+        return await home_page(conn, viewer_id, page)
+    except FAILURES as error:
         log.warning("home timeline read from the database: Redis failed", error=str(error))
         metrics.home_reads.labels("redis_error").inc()
         return await home_page(conn, viewer_id, page)
     if held is None:
         metrics.home_reads.labels("rebuilding").inc()
-        rebuilds_of(roost).request(viewer_id)
+        if breaker.is_closed:
+            rebuilds_of(roost).request(viewer_id)
         return await home_page(conn, viewer_id, page)
     if not held.complete:
         metrics.home_reads.labels("older_than_redis").inc()
