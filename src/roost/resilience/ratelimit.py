@@ -12,9 +12,10 @@ limit. Two backends sit behind one small interface:
 `RateLimitMiddleware` applies the rules to /api/* and /oauth/token only (never to
 health checks, metrics or static files), answers 429 {"error": "Too many requests"}
 when a bucket is spent, and adds X-RateLimit-Limit/-Remaining/-Reset to API answers,
-describing the bucket closest to running out. When the limiter itself fails (Redis
-down), requests are let through and the failure is logged: a broken limiter must not
-take the API down with it.
+describing the bucket closest to running out. When Redis fails, `FallbackRateLimiter`
+counts in this process instead (behind a circuit breaker, so requests do not wait on
+a dead Redis); if even that fails, requests are let through and the failure is
+logged: a broken limiter must not take the API down with it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roost.api.auth import _viewer, bearer_token
 from roost.errors import ApiError
+from roost.resilience.breaker import FAILURES, BreakerOpen, CircuitBreaker
 
 log = structlog.get_logger(__name__)
 
@@ -273,7 +275,34 @@ async def _too_many_requests(send: Send, headers: list[tuple[bytes, bytes]]) -> 
     await send({"type": "http.response.body", "body": body})
 
 
+class FallbackRateLimiter:
+    """Redis while it answers; this process's own counts while it does not (its circuit
+    breaker open, or a call failing). A client then gets up to the limit from each
+    process for a while: looser than one count for all, far better than none."""
+
+    def __init__(self, primary: RateLimiter, fallback: RateLimiter,
+                 breaker: CircuitBreaker) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.breaker = breaker
+
+    async def hit(self, hits: Sequence[Hit]) -> list[Verdict]:
+        try:
+            return await self.breaker.call(lambda: self.primary.hit(hits))
+        except BreakerOpen:
+            return await self.fallback.hit(hits)
+        except FAILURES as exc:
+            log.warning("rate limits counted in this process: Redis failed",
+                        error=f"{type(exc).__name__}: {exc}")
+            return await self.fallback.hit(hits)
+
+    async def close(self) -> None:
+        await self.primary.close()
+        await self.fallback.close()
+
+
 def build_limiter(redis_url: str | None, key_prefix: str = DEFAULT_KEY_PREFIX) -> RateLimiter:
     if redis_url:
-        return RedisRateLimiter(redis_url, key_prefix=key_prefix)
+        return FallbackRateLimiter(RedisRateLimiter(redis_url, key_prefix=key_prefix),
+                                   MemoryRateLimiter(), CircuitBreaker("ratelimit-redis"))
     return MemoryRateLimiter()
