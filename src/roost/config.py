@@ -73,6 +73,9 @@ class Settings:
     # and lives this many days after its owner last read it (no fan-out after that).
     home_timeline_size: int = 800
     active_days: int = 7
+    # Authors followed by more accounts than this are not fanned out: their statuses
+    # are merged into home pages when they are read (timelines/fanout.py).
+    fanout_max_followers: int = 10_000
 
     @property
     def is_sqlite(self) -> bool:
@@ -258,6 +261,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ROOST_HOME_TIMELINE_SIZE", env.get("ROOST_HOME_TIMELINE_SIZE"), 800, maximum=10_000
         ),
         active_days=_positive("ROOST_ACTIVE_DAYS", env.get("ROOST_ACTIVE_DAYS"), 7, maximum=365),
+        fanout_max_followers=_positive(
+            "ROOST_FANOUT_MAX_FOLLOWERS", env.get("ROOST_FANOUT_MAX_FOLLOWERS"), 10_000
+        ),
         redis_key_prefix=_key_prefix(
             "ROOST_REDIS_KEY_PREFIX", env.get("ROOST_REDIS_KEY_PREFIX"), "roost:"
         ),

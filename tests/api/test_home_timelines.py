@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,13 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         yield data_dir, url
 
 
-@pytest.fixture(scope="module")
-async def stack(database: tuple[Path, str], reachable_redis: str) -> AsyncIterator[Stack]:
-    data_dir, database_url = database
+@asynccontextmanager
+async def _stack(data_dir: Path, database_url: str, redis_url: str,
+                 **more: str) -> AsyncIterator[Stack]:
     prefix = f"roost:test-{secrets.token_hex(4)}:"
-    extra = {"ROOST_REDIS_URL": reachable_redis, "ROOST_EVENT_LOG": "outbox",
+    extra = {"ROOST_REDIS_URL": redis_url, "ROOST_EVENT_LOG": "outbox",
              "ROOST_REDIS_KEY_PREFIX": prefix, "ROOST_HOME_TIMELINE_SIZE": str(TIMELINE_SIZE),
-             "ROOST_LOG_LEVEL": "warning"}
+             "ROOST_LOG_LEVEL": "warning", **more}
     server = start_server(data_dir, database_url, **extra)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
@@ -78,9 +79,16 @@ async def stack(database: tuple[Path, str], reachable_redis: str) -> AsyncIterat
                     prefix)
     finally:
         server.stop()
-        with redis.Redis.from_url(reachable_redis) as client:
+        with redis.Redis.from_url(redis_url) as client:
             for key in client.scan_iter(match=f"{prefix}*"):
                 client.delete(key)
+
+
+@pytest.fixture(scope="module")
+async def stack(database: tuple[Path, str], reachable_redis: str) -> AsyncIterator[Stack]:
+    data_dir, database_url = database
+    async with _stack(data_dir, database_url, reachable_redis) as running:
+        yield running
 
 
 class Session:
@@ -398,3 +406,45 @@ async def test_the_breaker_opens_while_redis_is_down_and_closes_when_it_is_back(
     finally:
         server.stop()
         private.stop()
+
+
+# --- the hybrid: authors with many followers are merged in when home is read -----------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own (a server on the module's would share its
+    dispatcher lease with the module's server, whose settings differ)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'own.sqlite3'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
+
+
+async def test_authors_with_many_followers_are_merged_in_at_read_time(
+    own_database: str, reachable_redis: str, tmp_path: Path
+) -> None:
+    """ROOST_FANOUT_MAX_FOLLOWERS=2: an author with three followers is not fanned out;
+    home pages read from Redis merge their statuses in from the database."""
+    async with _stack(tmp_path, own_database, reachable_redis,
+                      ROOST_FANOUT_MAX_FOLLOWERS="2") as stack, \
+            httpx.AsyncClient(base_url=stack.server.url, timeout=30) as http:
+        session = Session(stack, http)
+        star, friend, reader, fan_a, fan_b = await session.sign_up(5)
+        for fan in (reader, fan_a, fan_b):
+            await session.act(fan, f"/api/v1/accounts/{star.id}/follow")
+        await session.act(reader, f"/api/v1/accounts/{friend.id}/follow")
+        await session.build(star, friend, reader, fan_a, fan_b)
+        loud = [int(await session.post(star, f"to many {n}")) for n in range(3)]
+        quiet = [int(await session.post(friend, f"to few {n}")) for n in range(3)]
+        held = await session.held(reader) or []
+        assert set(quiet) <= set(held) and not set(loud) & set(held)  # not fanned out
+        assert set(loud) <= set(await session.held(star) or [])  # the author's own: yes
+        await session.assert_agree()  # Redis = the pull query over fanned-out authors
+        before = await _read_counts(session)
+        for params in ({"limit": 4}, {"limit": 4, "max_id": quiet[1]},
+                       {"limit": 2, "min_id": loud[0]}, {"limit": 40}):
+            expected = await pulled_home(stack.env, int(reader.id), Page(**params))
+            assert await _home(session, reader, **params) == expected, params
+        assert (await _read_counts(session))["redis"] - before["redis"] == 4

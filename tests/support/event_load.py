@@ -217,9 +217,9 @@ async def build_timelines(env: dict[str, str], account_ids: list[int]) -> None:
 
 async def timeline_mismatches(env: dict[str, str], account_ids: list[int]) -> list[str]:
     """Where the accounts' Redis home timelines differ from the pull query's answer
-    (the specification); empty when they agree."""
+    over the authors that are fanned out (the specification); empty when they agree."""
     from roost.paging import Page
-    from roost.timelines.fanout import timelines_of
+    from roost.timelines.fanout import fanned_out, timelines_of
     from roost.timelines.home import home_query
 
     roost = _roost_for(env)
@@ -229,7 +229,8 @@ async def timeline_mismatches(env: dict[str, str], account_ids: list[int]) -> li
         async with roost.db.read() as conn:
             for account_id in account_ids:
                 held = await store.members(account_id)
-                query = home_query(account_id, Page(limit=store.size), conn.dialect.name)
+                query = home_query(account_id, Page(limit=store.size), conn.dialect.name,
+                                   fanned_out(roost.settings))
                 expected = sorted((int(r.id) for r in (await conn.execute(query)).all()),
                                   reverse=True)
                 if held is None:

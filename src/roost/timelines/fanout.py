@@ -35,7 +35,7 @@ import structlog
 from sqlalchemy import Select, and_, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.db.tables import follows, statuses
+from roost.db.tables import account_stats, follows, statuses
 from roost.events import types as ev
 from roost.events.consumer import Consumer
 from roost.paging import Page
@@ -47,7 +47,7 @@ from roost.statuses.visibility import (
     not_muted_by,
     visible_to,
 )
-from roost.timelines.home import boosts_not_shown, home_query
+from roost.timelines.home import Authors, boosts_not_shown, home_query
 from roost.timelines.redis_home import HomeTimelines
 
 log = structlog.get_logger(__name__)
@@ -135,12 +135,39 @@ async def _numbered(pages: Any) -> Any:
         yield number, page
 
 
-async def _recipients(conn: AsyncConnection, author_id: int, status_id: int) -> Any:
+def fanned_out(settings: Settings) -> Authors:
+    """The authors whose statuses Redis timelines hold: those followed by at most
+    ROOST_FANOUT_MAX_FOLLOWERS accounts (and the viewer)."""
+    return Authors(up_to=settings.fanout_max_followers)
+
+
+def merged_at_read(settings: Settings) -> Authors:
+    """The authors whose statuses a home page read from Redis adds from the database:
+    followed by more than half of ROOST_FANOUT_MAX_FOLLOWERS. The overlap with
+    `fanned_out` keeps an author who falls back under the limit on their followers'
+    pages (their statuses posted while above it are in no timeline) until they lose
+    half their followers; a status in both is shown once."""
+    return Authors(over=settings.fanout_max_followers // 2)
+
+
+async def _is_fanned_out(roost: Roost, conn: AsyncConnection, author_id: int) -> bool:
+    followers = (await conn.execute(
+        select(account_stats.c.followers_count).where(account_stats.c.account_id == author_id)
+    )).scalar()
+    return (followers or 0) <= roost.settings.fanout_max_followers
+
+
+async def _recipients(roost: Roost, conn: AsyncConnection, author_id: int,
+                      status_id: int) -> Any:
     """The accounts whose home the status belongs on, a page at a time: the author
-    (if the pull query would show it to them) and the followers who may see it."""
+    (if the pull query would show it to them) and the followers who may see it, unless
+    the author has too many followers to fan out to (their followers' pages merge the
+    status in when they are read)."""
     mine = select(literal(1)).where(statuses.c.id == status_id, *_shown_to(author_id))
     if (await conn.execute(mine)).first() is not None:
         yield [author_id]
+    if not await _is_fanned_out(roost, conn, author_id):
+        return
     async for followers in follower_pages(
         conn, lambda after, limit: followers_shown(status_id, author_id, after, limit)
     ):
@@ -179,13 +206,14 @@ async def deliver(roost: Roost, conn: AsyncConnection, author_id: int, status_id
     before = await store.changes(watched)
     sent: list[int] = []
     taken = 0
-    async for pages, accounts in _numbered(_recipients(conn, author_id, status_id)):
+    async for pages, accounts in _numbered(_recipients(roost, conn, author_id, status_id)):
         taken += await store.add(accounts, [status_id])
         sent += accounts
         if pages % RENEW_EVERY_PAGES == 0:
             await store.begin_delivery(watched, token)  # still running
     if await store.changes(watched) != before:
-        still = {a async for page in _recipients(conn, author_id, status_id) for a in page}
+        still = {a async for page in _recipients(roost, conn, author_id, status_id)
+                 for a in page}
         await store.remove([a for a in sent if a not in still], [status_id])
     # Not in a `finally`: a delivery that failed before its check must stay registered
     # until it expires, so that removals overlapping it wait and remove again.
@@ -240,7 +268,7 @@ async def merge_author(roost: Roost, conn: AsyncConnection, viewer_id: int,
     """Adds the author's newest statuses the viewer would see (after a follow); write,
     then check, as `deliver` does."""
     store = timelines_of(roost)
-    if not await store.exists(viewer_id):
+    if not await store.exists(viewer_id) or not await _is_fanned_out(roost, conn, author_id):
         return
     token = f"merge:{uuid.uuid4().hex[:12]}"
     await store.begin_delivery([author_id], token)
@@ -323,7 +351,8 @@ async def build_timeline(roost: Roost, conn: AsyncConnection, viewer_id: int) ->
     author it reads); a rebuild cut short leaves a timeline that is never complete."""
     store = timelines_of(roost)
     await store.begin_build(viewer_id)
-    query = home_query(viewer_id, Page(limit=store.size), conn.dialect.name)
+    query = home_query(viewer_id, Page(limit=store.size), conn.dialect.name,
+                       fanned_out(roost.settings))
     ids = sorted((int(row.id) for row in (await conn.execute(query)).all()), reverse=True)
     await store.fill(viewer_id, ids)
     still = {int(row.id) for row in (await conn.execute(query)).all()}

@@ -20,6 +20,7 @@ Both forms return the same ids; docs/schema.md shows the plans.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.db.tables import follows, statuses
+from roost.db.tables import account_stats, follows, statuses
 from roost.paging import Page
 from roost.statuses.visibility import Viewer, boost_of_muted, not_muted_by, visible_to
 
@@ -57,15 +58,37 @@ def boosts_not_shown(viewer_id: Viewer) -> ColumnElement[bool]:
     )
 
 
-def home_query(viewer_id: int, page: Page, dialect: str = "sqlite") -> Select[Any]:
+@dataclass(frozen=True)
+class Authors:
+    """Which followed accounts a home query reads (the hybrid fan-out splits them by
+    follower count, timelines.fanout): all of them, only those with more than `over`
+    followers (without the viewer), or only those with at most `up_to`."""
+
+    over: int | None = None
+    up_to: int | None = None
+
+
+EVERYONE = Authors()
+
+
+def home_query(viewer_id: int, page: Page, dialect: str = "sqlite",
+               authors_wanted: Authors = EVERYONE) -> Select[Any]:
     """The page's status ids as issued on `dialect` (a SQLAlchemy dialect name)."""
     # Muted accounts leave the author list (their posts and their boosts), and boosts
     # of their posts by others are dropped per row (docs/privacy.md).
     followed = select(follows.c.target_account_id.label("account_id")).where(
         follows.c.account_id == viewer_id, not_muted_by(viewer_id, follows.c.target_account_id)
     )
+    if authors_wanted != EVERYONE:
+        followed = followed.join(
+            account_stats, account_stats.c.account_id == follows.c.target_account_id)
+        if authors_wanted.over is not None:
+            followed = followed.where(account_stats.c.followers_count > authors_wanted.over)
+        if authors_wanted.up_to is not None:
+            followed = followed.where(account_stats.c.followers_count <= authors_wanted.up_to)
+    with_viewer = authors_wanted.over is None
     if dialect != "postgresql":
-        authors = union_all(followed, select(literal(viewer_id)))
+        authors = union_all(followed, select(literal(viewer_id))) if with_viewer else followed
         query = select(statuses.c.id).where(
             statuses.c.account_id.in_(authors.scalar_subquery()),
             visible_to(viewer_id),
@@ -74,9 +97,10 @@ def home_query(viewer_id: int, page: Page, dialect: str = "sqlite") -> Select[An
         )
         return page.apply(query, statuses.c.id)
     # UNION, not UNION ALL: an author listed twice must not give its statuses twice.
-    author_list = union(followed, select(literal(viewer_id).label("account_id"))).subquery(
-        "authors"
-    )
+    author_list = (
+        union(followed, select(literal(viewer_id).label("account_id"))) if with_viewer
+        else followed
+    ).subquery("authors")
     newest = page.apply(
         select(statuses.c.id).where(
             statuses.c.account_id == author_list.c.account_id,

@@ -2,8 +2,10 @@
 (and whenever Redis cannot answer) from the pull query.
 
 - One Redis round trip reads the page's ids (timelines.redis_home.HomeTimelines.page),
-  then one statement reads their boost links for collapse_boosts, and hydration reads
-  the rest as for every list: the same statements whatever the page size.
+  one statement adds the page's statuses by followed accounts with too many followers
+  to fan out to (the hybrid), one reads the boost links for collapse_boosts, and
+  hydration reads the rest as for every list: the same statements whatever the page
+  size.
 - An account without a complete Redis timeline (never built, expired after
   ROOST_ACTIVE_DAYS away, or Redis emptied) is answered by the pull query, and its
   timeline is rebuilt in the background by one process (a claim in Redis): the first
@@ -28,8 +30,8 @@ from roost.db.tables import statuses
 from roost.observability import metrics
 from roost.paging import Page
 from roost.resilience.breaker import FAILURES, BreakerOpen, redis_breaker
-from roost.timelines.fanout import build_timeline, timelines_of
-from roost.timelines.home import collapse_boosts, home_page
+from roost.timelines.fanout import build_timeline, merged_at_read, timelines_of
+from roost.timelines.home import collapse_boosts, home_page, home_query
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -64,7 +66,7 @@ async def home_timeline_page(roost: Roost, conn: AsyncConnection, viewer_id: int
         metrics.home_reads.labels("older_than_redis").inc()
         return await home_page(conn, viewer_id, page)
     metrics.home_reads.labels("redis").inc()
-    ids = held.status_ids
+    ids = await _with_authors_not_fanned_out(roost, conn, viewer_id, page, held.status_ids)
     if not ids:
         return [], None, None
     found = {
@@ -75,6 +77,19 @@ async def home_timeline_page(roost: Roost, conn: AsyncConnection, viewer_id: int
     }
     rows = [found[i] for i in ids if i in found]
     return collapse_boosts(rows), ids[0], ids[-1]
+
+
+async def _with_authors_not_fanned_out(roost: Roost, conn: AsyncConnection, viewer_id: int,
+                                      page: Page, held: list[int]) -> list[int]:
+    """The page from Redis merged with the statuses of followed accounts too big to fan
+    out to (timelines.fanout.merged_at_read), read for this page by the pull query
+    limited to them: one statement. Newest first, each once, the page's size."""
+    query = home_query(viewer_id, page, conn.dialect.name, merged_at_read(roost.settings))
+    big = [int(row.id) for row in (await conn.execute(query)).all()]
+    if not big:
+        return held
+    merged = sorted(set(held) | set(big), reverse=not page.ascending)[: page.limit]
+    return page.arrange(merged) if page.ascending else merged
 
 
 class HomeRebuilds:
