@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,12 @@ import httpx
 import pytest
 import redis
 
+from roost.app import create_app
+from roost.config import load_settings
+from roost.context import Roost
+from roost.db.migrate import prepare_database, upgrade
 from roost.paging import Page
+from roost.timelines.fanout import build_timeline
 from tests.support.api import App, User, post_status, register_app, sign_up
 from tests.support.event_load import (
     build_timelines,
@@ -33,7 +38,13 @@ from tests.support.event_load import (
     timeline_mismatches,
 )
 from tests.support.events import settle
-from tests.support.server import RunningServer, free_port, server_env, start_server
+from tests.support.server import (
+    CHEAP_PASSWORD_HASHING,
+    RunningServer,
+    free_port,
+    server_env,
+    start_server,
+)
 from tests.support.services import fresh_postgres_database, unavailable
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -448,3 +459,84 @@ async def test_authors_with_many_followers_are_merged_in_at_read_time(
             expected = await pulled_home(stack.env, int(reader.id), Page(**params))
             assert await _home(session, reader, **params) == expected, params
         assert (await _read_counts(session))["redis"] - before["redis"] == 4
+
+
+# --- what a page costs -----------------------------------------------------------------
+
+
+async def test_a_home_page_from_redis_costs_the_same_whatever_its_size(
+    own_database: str, reachable_redis: str, tmp_path: Path
+) -> None:
+    """One Redis round trip and the same SQL statements for 5 statuses as for 40."""
+    prefix = f"roost:test-{secrets.token_hex(4)}:"
+    settings = load_settings({
+        "ROOST_DATA_DIR": str(tmp_path), "ROOST_DATABASE_URL": own_database,
+        "ROOST_REDIS_URL": reachable_redis, "ROOST_REDIS_KEY_PREFIX": prefix,
+        "ROOST_EVENT_LOG": "outbox", "ROOST_SERVE_CONSUMERS": "false",
+        "ROOST_RATE_LIMITS": "off", **CHEAP_PASSWORD_HASHING})
+    upgrade(settings.database_url)
+    prepare_database(settings)
+    app = create_app(settings)
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://roost.test"
+        ) as http:
+            roost: Roost = app.state.roost
+            client_app = await register_app(http)
+            author, reader = await sign_up(http, client_app), await sign_up(http, client_app)
+            assert (await http.post(f"/api/v1/accounts/{author.id}/follow",
+                                    headers=reader.headers)).status_code == 200
+            for n in range(45):
+                await post_status(http, author, f"post {n} #counted")
+            async with roost.db.read() as conn:
+                await build_timeline(roost, conn, int(reader.id))
+            assert roost.redis is not None
+            await roost.redis.ping()  # connected before counting
+
+            costs = {}
+            for limit in (5, 40):
+                with counting(roost) as cost:
+                    reply = await http.get("/api/v1/timelines/home", headers=reader.headers,
+                                           params={"limit": limit})
+                assert reply.status_code == 200 and len(reply.json()) == limit
+                costs[limit] = cost
+            assert costs[5] == costs[40], costs
+            assert costs[5].round_trips == 1, costs  # the page, in one pipeline
+    finally:
+        with redis.Redis.from_url(reachable_redis) as client:
+            for key in client.scan_iter(match=f"{prefix}*"):
+                client.delete(key)
+
+
+@dataclass
+class Costs:
+    statements: int = 0
+    round_trips: int = 0
+
+
+@contextmanager
+def counting(roost: Roost) -> Iterator[Costs]:
+    """Counts the SQL statements on Roost's read engine and the Redis round trips of
+    this process while inside."""
+    from redis.asyncio import connection as redis_connection
+    from sqlalchemy import event
+
+    costs = Costs()
+    connection_class = redis_connection.AbstractConnection
+    original = connection_class.send_packed_command
+
+    async def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        costs.round_trips += 1
+        await original(self, command, check_health)
+
+    def count_statement(*_args: Any) -> None:
+        costs.statements += 1
+
+    engine = roost.db.replica.sync_engine
+    event.listen(engine, "before_cursor_execute", count_statement)
+    connection_class.send_packed_command = counted  # type: ignore[method-assign]
+    try:
+        yield costs
+    finally:
+        connection_class.send_packed_command = original  # type: ignore[method-assign]
+        event.remove(engine, "before_cursor_execute", count_statement)
