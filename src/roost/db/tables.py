@@ -82,6 +82,8 @@ account_stats = Table(
     Column("followers_count", Integer, nullable=False, server_default="0"),
     Column("following_count", Integer, nullable=False, server_default="0"),
     Column("last_status_at", UTCDateTime, nullable=True),
+    # The accounts too big to fan out to (timelines.fanout.merged_at_read).
+    Index("ix_account_stats_followers_count", "followers_count"),
 )
 
 users = Table(

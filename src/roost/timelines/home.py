@@ -79,13 +79,20 @@ def home_query(viewer_id: int, page: Page, dialect: str = "sqlite",
     followed = select(follows.c.target_account_id.label("account_id")).where(
         follows.c.account_id == viewer_id, not_muted_by(viewer_id, follows.c.target_account_id)
     )
-    if authors_wanted != EVERYONE:
+    if authors_wanted.over is not None:
+        # The few accounts above the line, from the followers_count index, each probed
+        # for the viewer's follow: not every followed account joined to its counters.
+        followed = select(account_stats.c.account_id.label("account_id")).where(
+            account_stats.c.followers_count > authors_wanted.over,
+            select(follows.c.id).where(
+                follows.c.account_id == viewer_id,
+                follows.c.target_account_id == account_stats.c.account_id).exists(),
+            not_muted_by(viewer_id, account_stats.c.account_id),
+        )
+    elif authors_wanted.up_to is not None:
         followed = followed.join(
-            account_stats, account_stats.c.account_id == follows.c.target_account_id)
-        if authors_wanted.over is not None:
-            followed = followed.where(account_stats.c.followers_count > authors_wanted.over)
-        if authors_wanted.up_to is not None:
-            followed = followed.where(account_stats.c.followers_count <= authors_wanted.up_to)
+            account_stats, account_stats.c.account_id == follows.c.target_account_id
+        ).where(account_stats.c.followers_count <= authors_wanted.up_to)
     with_viewer = authors_wanted.over is None
     if dialect != "postgresql":
         authors = union_all(followed, select(literal(viewer_id))) if with_viewer else followed
