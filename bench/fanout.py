@@ -51,10 +51,10 @@ from bench.lessons import (  # noqa: E402
     recreate_database,
     roost_env,
     running,
+    write_results,
 )
 from bench.posting_latency import give_followers, seed  # noqa: E402
 
-RESULTS_DIR = REPO / "bench" / "results"
 FOLLOWER_COUNTS = (1_000, 100_000)
 ID_DIGITS = 19  # timelines/redis_home.py
 
@@ -197,9 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             client.unlink(key)
         if not args.keep:
             drop_database(args.database_url, name)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"fanout-{datetime.now(UTC):%Y-%m-%d}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    out = write_results("fanout", result)
     print(table(result))
     print(f"results in {out}")
     return 0

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import sys
@@ -52,9 +51,8 @@ from bench.lessons import (  # noqa: E402
     roost_env,
     run_bench,
     running,
+    write_results,
 )
-
-RESULTS_DIR = REPO / "bench" / "results"
 
 
 def readers(tokens: Path, count: int, out: Path) -> tuple[Path, list[int]]:
@@ -195,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             drop_database(args.database_url, name)
     result.update({"date": datetime.now(UTC).isoformat(timespec="seconds"),
                    "command": "python bench/home_read.py " + " ".join(argv or sys.argv[1:])})
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"home-read-{datetime.now(UTC):%Y-%m-%d}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    out = write_results("home-read", result)
     print(table(result))
     print(f"results in {out}")
     return 0

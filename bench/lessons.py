@@ -492,6 +492,14 @@ def _duration(ms: float) -> str:
 # --------------------------------------------------------------------------- servers
 
 
+def write_results(kind: str, result: dict[str, Any]) -> Path:
+    """bench/results/<kind>-<date>.json, written and returned."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{kind}-{datetime.now(UTC):%Y-%m-%d}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
