@@ -227,6 +227,21 @@ def test_a_deletion_is_a_delete_with_the_bare_id(stack: Stack) -> None:
     }
 
 
+def test_the_deletion_of_a_private_or_direct_post_stays_where_the_post_went(
+    stack: Stack,
+) -> None:
+    for visibility, told in (("private", [stack.alice.id, stack.bob.id]),
+                             ("direct", [stack.alice.id])):
+        status = _post(stack, stack.alice, f"@{stack.dave.username} not for all",
+                       visibility=visibility)
+        stack.listener.take()
+        reply = stack.http.delete(f"/api/v1/statuses/{status['id']}",
+                                  headers=stack.alice.headers)
+        assert reply.status_code == 200, reply.text
+        gone = [("delete", status["id"])]
+        assert _events(stack.listener.take()) == {ch.user(a): gone for a in told}, visibility
+
+
 def test_a_boost_reaches_the_boosters_followers_and_an_unboost_deletes_it(stack: Stack) -> None:
     status = _post(stack, stack.alice, "worth sharing")
     stack.listener.take()

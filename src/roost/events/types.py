@@ -64,6 +64,9 @@ class StatusDeleted(Event):
     TYPE = "status.deleted"
     status_id: int = 0
     in_reply_to_id: int | None = None
+    # What it was (the row is gone when consumers read): who may hear of the deletion.
+    # None in events written before the field existed.
+    visibility: int | None = None
 
 
 @dataclass(frozen=True)

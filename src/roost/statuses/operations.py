@@ -159,5 +159,5 @@ async def delete_status(
     else:
         await interactions.delete_boosts_of(conn, ids, row.id)
         await emit(conn, ids, ev.StatusDeleted, account_id, status_id=row.id,
-                   in_reply_to_id=row.in_reply_to_id)
+                   in_reply_to_id=row.in_reply_to_id, visibility=row.visibility)
     return row

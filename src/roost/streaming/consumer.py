@@ -8,8 +8,9 @@ channels of the streams that should hear it (docs/streaming.md).
   it (the home fan-out's own query, timelines.fanout.followers_shown: visibility,
   blocks, mutes, show_reblogs). A direct status also goes, as `conversation`, to
   the direct channels of its author and the mentioned accounts not blocked either way.
-- a deletion (StatusDeleted, Unreblogged): `delete` with the id to the author's and
-  every follower's channel, and to the public ones for a status (a boost never was).
+- a deletion (StatusDeleted, Unreblogged): `delete` with the id to the author's
+  channel, every follower's unless the status was direct, and the public ones for a
+  public status (a boost never was on them).
 - a notification (NotificationCreated): `notification` to the recipient's
   notifications channel.
 
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.db.tables import (
     VISIBILITY_DIRECT,
     VISIBILITY_PUBLIC,
+    VISIBILITY_UNLISTED,
     mentions,
     notifications,
     status_tags,
@@ -159,13 +161,18 @@ async def _shown_to(conn: AsyncConnection, status_id: int, author_id: int,
 
 
 async def push_delete(
-    conn: AsyncConnection, bus: Bus, author_id: int, status_id: int, *, public: bool
+    conn: AsyncConnection, bus: Bus, author_id: int, status_id: int, *,
+    visibility: int | None,
 ) -> None:
-    """The row is gone, and with it its visibility and tags: a status's delete goes to
-    the public channels whatever it was (it only says an id is gone)."""
+    """`delete` to whoever could have been shown the status: the public channels for a
+    public one, the author's followers unless it was direct, and the author. (The row
+    is gone: the event says what it was. A direct status's mentioned accounts are not
+    told yet; an event from before `visibility` existed is treated as direct.)"""
     message = StreamMessage("delete", str(status_id), {"account_id": author_id}).encode()
-    always = list(ch.PUBLIC_CHANNELS) if public else []
+    always = list(ch.PUBLIC_CHANNELS) if visibility == VISIBILITY_PUBLIC else []
     await publish_where_listened(bus, message, always, [ch.user(author_id)])
+    if visibility is None or visibility == VISIBILITY_DIRECT:
+        return
     async for followers in follower_pages(
         conn, lambda after, limit: all_followers(author_id, after, limit)
     ):
@@ -205,9 +212,13 @@ async def handle(roost: Roost, conn: AsyncConnection, event: ev.Event) -> None:
         case ev.Reblogged():
             await push_status(conn, bus, event.boost_id, "update")
         case ev.StatusDeleted():
-            await push_delete(conn, bus, event.account_id, event.status_id, public=True)
+            await push_delete(conn, bus, event.account_id, event.status_id,
+                              visibility=event.visibility)
         case ev.Unreblogged():
-            await push_delete(conn, bus, event.account_id, event.boost_id, public=False)
+            # A boost is public or unlisted (a private status is only boosted by its
+            # author): its followers heard of it, the public channels never did.
+            await push_delete(conn, bus, event.account_id, event.boost_id,
+                              visibility=VISIBILITY_UNLISTED)
         case ev.NotificationCreated():
             await push_notification(conn, bus, event)
 
