@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = [*pin, sys.executable, "-m", "uvicorn", "bench.ceiling_app:app", "--factory",
                    "--app-dir", str(REPO), "--host", "127.0.0.1", "--port", str(port),
                    "--workers", "1", "--loop", "uvloop", "--http", "httptools",
-                   "--no-access-log", "--log-level", "warning", "--proxy-headers"]
+                   "--no-access-log", "--log-level", "warning", "--proxy-headers",
+                   "--timeout-keep-alive", "65", "--timeout-graceful-shutdown", "10"]
         env = roost_env(url, work / "ceiling", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
                         ROOST_BENCH_CEILING_BODY=str(work / "ceiling-body.json"))
         args.concurrency = max(args.concurrency_levels)

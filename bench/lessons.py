@@ -623,7 +623,7 @@ def measure_http(args: argparse.Namespace, name: str, url: str, tokens: Path,
                "--app-dir", str(REPO), "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1", "--loop", "uvloop", "--http", "httptools",
                "--no-access-log", "--log-level", "warning", "--proxy-headers",
-               "--timeout-graceful-shutdown", "10"]
+               "--timeout-keep-alive", "65", "--timeout-graceful-shutdown", "10"]
     env = roost_env(url, work / "serve", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
                     ROOST_BENCH_CEILING_BODY=str(body_path))
     log(f"{name}: ceiling app on CPU {args.server_cpu}, roost bench --scenario ceiling")

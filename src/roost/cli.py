@@ -11,6 +11,8 @@ import sys
 
 from roost.config import ConfigError, Settings, load_settings
 
+KEEP_ALIVE_S = 65
+
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Metrics from several worker processes are merged through files in this directory;
@@ -45,6 +47,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         log_config=None,
         proxy_headers=True,
+        # Longer than a client or load balancer keeps an idle connection (60 s is the
+        # common default): with uvicorn's 5 s, a client reusing a connection just as
+        # the server closed it got "Remote end closed connection without response".
+        timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=10,
     )
     return 0
