@@ -44,7 +44,7 @@ from roost.db.tables import (
 )
 from roost.events import outbox, runner
 from roost.events import types as ev
-from roost.events.consumer import Consumer, all_consumers
+from roost.events.consumer import Consumer, ServiceUnavailable, all_consumers
 from roost.events.dispatcher import Dispatcher
 from roost.events.outbox import Cursor
 from roost.events.types import Envelope, decode, encode
@@ -321,6 +321,43 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(
     await _make_due(roost, consumer.name)  # nothing is left to make due
     assert await runner.retry_due(roost, [consumer]) == 0
     assert calls == [event_id] * 3
+
+
+async def test_a_handler_waiting_for_a_service_is_never_dead_lettered(
+    app_roost: tuple[Any, Roost]
+) -> None:
+    """ServiceUnavailable (Redis away, for the home-timeline fan-out): retried past
+    ROOST_EVENT_MAX_ATTEMPTS, every few seconds at the most, then applied once."""
+    _, shared = app_roost
+    roost = _with_settings(shared, event_max_attempts=2)
+    down = [True]
+    applied: list[int] = []
+
+    async def needs_redis(roost: Roost, conn: AsyncConnection, event: ev.Event) -> None:
+        if down[0]:
+            raise ServiceUnavailable("Redis: ConnectionError")
+        applied.append(event.event_id)
+
+    consumer = Consumer(_name("waiting"), frozenset({ev.AccountUpdated.TYPE}), needs_redis)
+    envelope = await _append(roost, _ignored_event(roost))
+    assert await runner.deliver(roost, consumer, envelope) == "retry"
+    for attempt in range(2, 6):
+        await _make_due(roost, consumer.name)
+        assert await runner.retry_due(roost, [consumer]) == 1
+        parked = await _retry_row(roost, consumer.name, envelope.event_id)
+        assert parked is not None and parked.attempts == attempt
+        assert parked.next_attempt_at <= utcnow() + timedelta(
+            seconds=runner.SERVICE_RETRY_MAX_SECONDS)
+    down[0] = False
+    await _make_due(roost, consumer.name)
+    assert await runner.retry_due(roost, [consumer]) == 1
+    assert applied == [envelope.event_id]
+    async with roost.db.read() as conn:
+        dead = (await conn.execute(
+            select(func.count()).select_from(event_dead_letters)
+            .where(event_dead_letters.c.consumer == consumer.name)
+        )).scalar_one()
+    assert dead == 0
 
 
 async def test_a_handler_that_recovers_applies_once(app_roost: tuple[Any, Roost]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -375,8 +376,11 @@ async def test_the_breaker_opens_while_redis_is_down_and_closes_when_it_is_back(
 ) -> None:
     private = PrivateRedis(free_port(), tmp_path / "redis.log")
     private.start()
+    # One attempt before the dead letters: the fan-out's failures while Redis is down
+    # must wait for it instead (ServiceUnavailable).
     server = start_server(tmp_path / "roost", None, ROOST_REDIS_URL=private.url,
-                          ROOST_EVENT_LOG="outbox", ROOST_LOG_LEVEL="warning")
+                          ROOST_EVENT_LOG="outbox", ROOST_LOG_LEVEL="warning",
+                          ROOST_EVENT_MAX_ATTEMPTS="1")
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             app = await register_app(http)
@@ -403,6 +407,8 @@ async def test_the_breaker_opens_while_redis_is_down_and_closes_when_it_is_back(
             await _until(from_redis, "home to be read from Redis (after a rebuild)")
 
             private.stop()
+            later = await post_status(http, author, "posted while Redis is down")
+            expected.insert(0, int(later["id"]))
             for _ in range(6):  # every answer right, from the database
                 assert await home() == expected
             assert await reads("redis_error") >= 3  # the failures that opened it
@@ -414,6 +420,15 @@ async def test_the_breaker_opens_while_redis_is_down_and_closes_when_it_is_back(
             await _until(from_redis, "the breaker to close and home to come from Redis")
             ready = (await http.get("/readyz")).json()
             assert (ready["status"], ready["redis_breaker"]) == ("ready", "closed")
+        database = tmp_path / "roost" / "roost.sqlite3"
+
+        async def fan_out_caught_up() -> bool:
+            with sqlite3.connect(database) as conn:
+                return conn.execute("SELECT count(*) FROM event_retries").fetchone() == (0,)
+
+        await _until(fan_out_caught_up, "the fan-out's retries to go through")
+        with sqlite3.connect(database) as conn:
+            assert conn.execute("SELECT count(*) FROM event_dead_letters").fetchone() == (0,)
     finally:
         server.stop()
         private.stop()

@@ -10,6 +10,8 @@ events in order, but a retried event comes back later, and several workers share
 partition's events. So a handler re-reads the rows it acts on (a notification for a
 like is only made if the favourite row still exists; an unlike removes it whether or
 not it was made yet), and counter changes are increments, which commute.
+
+A handler whose service is down raises ServiceUnavailable: retried until it is back.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
     from roost.context import Roost
 
 Handler = Callable[["Roost", AsyncConnection, Event], Awaitable[None]]
+
+
+class ServiceUnavailable(Exception):
+    """A service the handler writes to (Redis) cannot be reached. The event is retried
+    with backoff until it can, never sent to the dead letters: the handler is not at
+    fault, and the service coming back is what fixes it."""
 
 
 def _always(_event: Event) -> bool:

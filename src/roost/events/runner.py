@@ -28,7 +28,7 @@ from roost.clock import utcnow
 from roost.db.tables import event_dead_letters, event_retries, processed_events
 from roost.db.upsert import dialect_insert
 from roost.events import metrics, outbox
-from roost.events.consumer import Consumer
+from roost.events.consumer import Consumer, ServiceUnavailable
 from roost.events.types import Envelope, UnknownEvent, decode
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
+SERVICE_RETRY_MAX_SECONDS = 10.0  # waiting for a service (ServiceUnavailable): try often
 CLAIM_SECONDS = 60  # a claimed retry is someone's for this long
 # skipped: the event had nothing for this consumer to do (Consumer.relevant).
 Outcome = Literal["applied", "duplicate", "skipped", "retry", "dead"]
@@ -112,10 +113,13 @@ async def _park(
     roost: Roost, consumer: Consumer, envelope: Envelope, attempts: int, error: BaseException
 ) -> Outcome:
     settings = roost.settings
-    if attempts >= settings.event_max_attempts:
+    waiting_for_service = isinstance(error, ServiceUnavailable)
+    if attempts >= settings.event_max_attempts and not waiting_for_service:
         await _give_up(roost, consumer, envelope, attempts, error)
         return "dead"
     delay = backoff_seconds(attempts, settings.event_retry_base_ms)
+    if waiting_for_service:  # soon after the service is back, not minutes later
+        delay = min(delay, SERVICE_RETRY_MAX_SECONDS)
     log.warning(
         "event handler failed, will retry", event_id=envelope.event_id, type=envelope.type,
         consumer=consumer.name, attempt=attempts, retry_in_s=round(delay, 3),

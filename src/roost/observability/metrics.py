@@ -46,6 +46,10 @@ home_reads = Counter(
     "(redis_error) or its circuit breaker was open (redis_down).",
     ["source"],
 )
+stream_pushes_dropped = Counter(
+    "roost_stream_pushes_dropped_total",
+    "Streaming pushes not published because Redis failed (dropped, not retried).",
+)
 breaker_state = Gauge(
     "roost_circuit_breaker_state",
     "A circuit breaker's state: 0 closed (calling), 1 half-open (probing), 2 open "

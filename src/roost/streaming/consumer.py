@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -45,11 +46,15 @@ from roost.db.tables import (
 )
 from roost.events import types as ev
 from roost.events.consumer import Consumer
+from roost.observability import metrics
+from roost.resilience.breaker import FAILURES
 from roost.statuses.visibility import blocked_between
 from roost.streaming import channels as ch
 from roost.streaming.bus import Bus, bus_of
 from roost.streaming.messages import EventName, StatusFacts, StreamMessage
 from roost.timelines.fanout import all_followers, follower_pages, followers_shown
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -204,6 +209,18 @@ async def handle(roost: Roost, conn: AsyncConnection, event: ev.Event) -> None:
     bus = bus_of(roost)
     if not bus.may_have_subscribers():
         return
+    try:
+        await _push(conn, bus, event)
+    except FAILURES as error:
+        # Redis is away: this push is dropped, not retried. A stream hears of a post as
+        # it happens or not at all (its client reloads the timeline when it reconnects),
+        # and pushes queued for minutes would only arrive stale.
+        log.warning("streaming push dropped: Redis failed", type=event.TYPE,
+                    error=f"{type(error).__name__}: {error}")
+        metrics.stream_pushes_dropped.inc()
+
+
+async def _push(conn: AsyncConnection, bus: Bus, event: ev.Event) -> None:
     match event:
         case ev.StatusCreated():
             await push_status(conn, bus, event.status_id, "update", conversation=True)

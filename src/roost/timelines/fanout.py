@@ -37,8 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.db.tables import account_stats, follows, statuses
 from roost.events import types as ev
-from roost.events.consumer import Consumer
+from roost.events.consumer import Consumer, ServiceUnavailable
 from roost.paging import Page
+from roost.resilience.breaker import FAILURES
 from roost.statuses.visibility import (
     Viewer,
     blocked_between,
@@ -367,6 +368,13 @@ async def rebuild_if_built(roost: Roost, conn: AsyncConnection, viewer_id: int) 
 
 
 async def handle(roost: Roost, conn: AsyncConnection, event: ev.Event) -> None:
+    try:
+        await _apply(roost, conn, event)
+    except FAILURES as error:  # Redis is away: retried until it is back, never dropped
+        raise ServiceUnavailable(f"Redis: {type(error).__name__}: {error}") from error
+
+
+async def _apply(roost: Roost, conn: AsyncConnection, event: ev.Event) -> None:
     match event:
         case ev.StatusCreated():
             await deliver(roost, conn, event.account_id, event.status_id)
