@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from roost.app import create_app
 from roost.config import load_settings
@@ -555,3 +557,76 @@ def counting(roost: Roost) -> Iterator[Costs]:
     finally:
         connection_class.send_packed_command = original  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", count_statement)
+
+
+# --- any sequence of operations ----------------------------------------------------------
+
+PEOPLE = 4
+person = st.integers(min_value=0, max_value=PEOPLE - 1)
+post_number = st.integers(min_value=0, max_value=20)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("post"), person, st.sampled_from(
+            ["public", "unlisted", "private", "direct"]), person),
+        st.tuples(st.just("follow"), person, person, st.booleans()),
+        st.tuples(st.just("unfollow"), person, person),
+        st.tuples(st.just("boost"), person, post_number),
+        st.tuples(st.just("unboost"), person, post_number),
+        st.tuples(st.just("delete"), post_number),
+        st.tuples(st.just("mute"), person, person),
+        st.tuples(st.just("unmute"), person, person),
+        st.tuples(st.just("block"), person, person),
+        st.tuples(st.just("unblock"), person, person),
+    ),
+    min_size=1, max_size=18,
+)
+
+
+async def _attempt(session: Session, user: User, method: str, path: str,
+                   **data: Any) -> Any:
+    """A write that may be refused (following someone who blocked you, boosting a
+    private status): any 4xx is an answer, a 5xx never is."""
+    reply = await session.http.request(method, path, headers=user.headers, data=data or None)
+    assert reply.status_code < 500, (path, reply.status_code, reply.text)
+    session.stack.settle()
+    return reply.json() if reply.status_code == 200 else None
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=operations)
+@example(steps=[("follow", 1, 0, True), ("post", 0, "public", 1), ("boost", 2, 0),
+                ("follow", 1, 2, False), ("mute", 1, 0), ("unmute", 1, 0),
+                ("block", 0, 1), ("unblock", 0, 1), ("follow", 1, 0, True), ("delete", 0)])
+async def test_timelines_equal_the_pull_query_after_any_operations(
+    session: Session, steps: list[tuple[Any, ...]]
+) -> None:
+    people = await session.sign_up(PEOPLE)
+    await session.build(*people)
+    posts: list[tuple[User, str]] = []
+    for step in steps:
+        kind, *args = step
+        if kind == "post":
+            author, visibility, mention = people[args[0]], args[1], people[args[2]]
+            made = await _attempt(session, author, "POST", "/api/v1/statuses",
+                                  status=f"@{mention.username} hi", visibility=visibility)
+            if made:
+                posts.append((author, made["id"]))
+        elif kind in ("follow", "unfollow", "mute", "unmute", "block", "unblock"):
+            actor, target = people[args[0]], people[args[1]]
+            fields = {"reblogs": "true" if args[2] else "false"} if kind == "follow" else {}
+            await _attempt(session, actor, "POST",
+                           f"/api/v1/accounts/{target.id}/{kind}", **fields)
+        elif posts and kind in ("boost", "unboost"):
+            _author, status_id = posts[args[1] % len(posts)]
+            path = "reblog" if kind == "boost" else "unreblog"
+            await _attempt(session, people[args[0]], "POST",
+                           f"/api/v1/statuses/{status_id}/{path}")
+        elif posts and kind == "delete":
+            author, status_id = posts.pop(args[0] % len(posts))
+            await _attempt(session, author, "DELETE", f"/api/v1/statuses/{status_id}")
+    problems = await timeline_mismatches(session.stack.env, [int(p.id) for p in people])
+    assert problems == [], "\n".join(problems)
+    for viewer in people:  # and home, read from Redis, shows what the pull query shows
+        expected = await pulled_home(session.stack.env, int(viewer.id), Page(limit=40))
+        assert await _home(session, viewer, limit=40) == expected
