@@ -13,7 +13,8 @@ import asyncio
 import random
 import signal
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,20 +184,25 @@ async def backlog_in_process(
 ) -> int:
     """`backlog(roost)` (redis_log.backlog, nats_log.backlog) from this test process,
     with the settings of `env`."""
-    settings = load_settings(env)
-    roost = Roost(settings=settings, db=Database(settings.database_url), ids=IdGenerator(0))
-    try:
+    async with roost_for(env) as roost:
         return await backlog(roost)
-    finally:
-        await roost.db.dispose()
 
 
-def _roost_for(env: dict[str, str]) -> Roost:
+@asynccontextmanager
+async def roost_for(env: dict[str, str]) -> AsyncIterator[Roost]:
+    """A Roost context in this test process with the settings of `env` (its database,
+    and its Redis when it has one), closed afterwards."""
     from roost.redis_client import shared_client
 
     settings = load_settings(env)
-    return Roost(settings=settings, db=Database(settings.database_url), ids=IdGenerator(0),
-                 redis=shared_client(settings))
+    roost = Roost(settings=settings, db=Database(settings.database_url), ids=IdGenerator(0),
+                  redis=shared_client(settings))
+    try:
+        yield roost
+    finally:
+        await roost.db.dispose()
+        if roost.redis is not None:
+            await roost.redis.aclose()
 
 
 async def build_timelines(env: dict[str, str], account_ids: list[int]) -> None:
@@ -204,15 +210,10 @@ async def build_timelines(env: dict[str, str], account_ids: list[int]) -> None:
     does), from this test process with the settings of `env`."""
     from roost.timelines.fanout import build_timeline
 
-    roost = _roost_for(env)
-    try:
+    async with roost_for(env) as roost:
         for account_id in account_ids:
             async with roost.db.read() as conn:
                 await build_timeline(roost, conn, account_id)
-    finally:
-        await roost.db.dispose()
-        if roost.redis is not None:
-            await roost.redis.aclose()
 
 
 async def timeline_mismatches(env: dict[str, str], account_ids: list[int]) -> list[str]:
@@ -222,9 +223,8 @@ async def timeline_mismatches(env: dict[str, str], account_ids: list[int]) -> li
     from roost.timelines.fanout import fanned_out, timelines_of
     from roost.timelines.home import home_query
 
-    roost = _roost_for(env)
     found = []
-    try:
+    async with roost_for(env) as roost:
         store = timelines_of(roost)
         async with roost.db.read() as conn:
             for account_id in account_ids:
@@ -240,10 +240,6 @@ async def timeline_mismatches(env: dict[str, str], account_ids: list[int]) -> li
                     found.append(f"account {account_id}: missing "
                                  f"{sorted(set(expected) - set(held))[:5]}, extra "
                                  f"{[await _explain(conn, account_id, s) for s in extra]}")
-    finally:
-        await roost.db.dispose()
-        if roost.redis is not None:
-            await roost.redis.aclose()
     return found
 
 
@@ -251,13 +247,8 @@ async def held_timeline(env: dict[str, str], account_id: int) -> list[int] | Non
     """The account's Redis home timeline, newest first (None when not built)."""
     from roost.timelines.fanout import timelines_of
 
-    roost = _roost_for(env)
-    try:
+    async with roost_for(env) as roost:
         return await timelines_of(roost).members(account_id)
-    finally:
-        await roost.db.dispose()
-        if roost.redis is not None:
-            await roost.redis.aclose()
 
 
 async def _explain(conn: Any, viewer_id: int, status_id: int) -> str:
@@ -277,16 +268,13 @@ async def _explain(conn: Any, viewer_id: int, status_id: int) -> str:
 
 
 async def pulled_home(env: dict[str, str], account_id: int, page: Any) -> list[int]:
-    """What the pull query shows the account on home for `page` (a roost.paging.Page),
-    collapsed as the API collapses it: what a Redis-backed answer must equal."""
+    """What home shows the account for `page` (a roost.paging.Page) from the pull
+    query, collapsed and hydrated as the API does (a boost of a status the viewer may
+    not see is dropped): what a Redis-backed answer must equal."""
+    from roost.statuses.queries import hydrate
     from roost.timelines.home import home_page
 
-    roost = _roost_for(env)
-    try:
-        async with roost.db.read() as conn:
-            ids, _first, _last = await home_page(conn, account_id, page)
-        return ids
-    finally:
-        await roost.db.dispose()
-        if roost.redis is not None:
-            await roost.redis.aclose()
+    async with roost_for(env) as roost, roost.db.read() as conn:
+        ids, _first, _last = await home_page(conn, account_id, page)
+        views = await hydrate(conn, ids, account_id)
+    return [int(view.status.id) for view in views]
