@@ -203,8 +203,7 @@ async def deliver(roost: Roost, conn: AsyncConnection, author_id: int, status_id
     store = timelines_of(roost)
     watched = await _watched(conn, author_id, status_id)
     token = f"{status_id}:{uuid.uuid4().hex[:12]}"
-    await store.begin_delivery(watched, token)
-    before = await store.changes(watched)
+    before = await store.begin_delivery(watched, token)
     sent: list[int] = []
     taken = 0
     async for pages, accounts in _numbered(_recipients(roost, conn, author_id, status_id)):
@@ -272,8 +271,7 @@ async def merge_author(roost: Roost, conn: AsyncConnection, viewer_id: int,
     if not await store.exists(viewer_id) or not await _is_fanned_out(roost, conn, author_id):
         return
     token = f"merge:{uuid.uuid4().hex[:12]}"
-    await store.begin_delivery([author_id], token)
-    before = await store.changes([author_id])
+    before = await store.begin_delivery([author_id], token)
     query = _author_statuses_shown(viewer_id, author_id, store.size)
     ids = [int(row.id) for row in (await conn.execute(query)).all()]
     await store.add([viewer_id], ids)

@@ -230,15 +230,19 @@ class HomeTimelines:
     def _in_flight_key(self, author_id: int) -> str:
         return f"{self.prefix}home:inflight:{author_id}"
 
-    async def begin_delivery(self, author_ids: Sequence[int], token: str) -> None:
+    async def begin_delivery(self, author_ids: Sequence[int], token: str) -> list[str | None]:
         """Notes a delivery of these authors' statuses as running, for DELIVERY_TTL_S
-        (a delivery renews it as it goes); a removal waits for it."""
+        (a delivery renews it as it goes; a removal waits for it), and returns their
+        removal counts (`changes`) read just after, in the same round trip."""
         until = time.time() + DELIVERY_TTL_S
         async with self.redis.pipeline(transaction=False) as pipe:
             for author_id in author_ids:
                 pipe.zadd(self._in_flight_key(author_id), {token: until})
                 pipe.expire(self._in_flight_key(author_id), DELIVERY_TTL_S * 2)
-            await pipe.execute()
+            pipe.mget([self._changes_key(a) for a in author_ids])
+            replies = await pipe.execute()
+        changes: list[str | None] = replies[-1]
+        return changes
 
     async def end_delivery(self, author_ids: Sequence[int], token: str) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
