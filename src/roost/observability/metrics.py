@@ -66,6 +66,22 @@ home_rebuilds = Counter(
     "roost_home_timeline_rebuilds_total",
     "Redis home timelines rebuilt from the database (first visits, expired timelines).",
 )
+cache_hits = Counter(
+    "roost_cache_hits_total",
+    "Reads answered from a cache, by cache name (docs/caching.md).",
+    ["cache"],
+)
+cache_misses = Counter(
+    "roost_cache_misses_total",
+    "Reads a cache could not answer (absent or expired), by cache name.",
+    ["cache"],
+)
+cache_recomputes = Counter(
+    "roost_cache_recompute_total",
+    "Times a cached value was computed from the database, by cache name: for a computed "
+    "value (trends, instance statistics) at most one per expiry across all processes.",
+    ["cache"],
+)
 db_query_duration = Histogram(
     "roost_db_query_duration_seconds",
     "Time to execute one SQL statement, by database role and statement kind.",
