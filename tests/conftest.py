@@ -95,14 +95,21 @@ class StatementCounter:
 
 @pytest.fixture
 def count_statements(app_roost: tuple[Any, Roost]) -> Iterator[StatementCounter]:
+    """Counts the database path's statements: the object cache is off meanwhile, so
+    a count does not depend on what earlier reads cached (tests/api/test_page_costs.py
+    counts the cached path, cold and warm)."""
     _, roost = app_roost
     counter = StatementCounter()
     engines = {roost.db.primary.sync_engine, roost.db.replica.sync_engine}
+    roost.db.reads_use_cache = False  # writes still invalidate it
     for engine in engines:
         event.listen(engine, "before_cursor_execute", counter)
-    yield counter
-    for engine in engines:
-        event.remove(engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", counter)
+        roost.db.reads_use_cache = True
 
 
 @pytest.fixture(scope="session")

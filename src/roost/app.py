@@ -18,7 +18,9 @@ from roost.api.mastodon import markers as markers_api
 from roost.api.mastodon import notifications as notifications_api
 from roost.api.mastodon import relationships as relationships_api
 from roost.api.mastodon import tags as tags_api
+from roost.api.mastodon import trends as trends_api
 from roost.api.responses import JSONResponse
+from roost.cache.objects import object_cache_for
 from roost.config import Settings, load_settings
 from roost.context import Roost
 from roost.db.engine import Database
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lease.start_renewing()
         ids = IdGenerator(node)
         roost = Roost(settings=settings, db=db, ids=ids, redis=shared_client(settings))
+        db.object_cache = object_cache_for(roost, serves_reads=True)
         app.state.roost = roost
         services = (
             backends.build(roost, consumer.all_consumers()) if settings.serve_consumers else []
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications_api.router)
     app.include_router(markers_api.router)
     app.include_router(tags_api.router)
+    app.include_router(trends_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if limiter is not None:
         # Inside ObservabilityMiddleware (added after, so outermost): a 429 is logged too.

@@ -76,6 +76,11 @@ class Settings:
     # Authors followed by more accounts than this are not fanned out: their statuses
     # are merged into home pages when they are read (timelines/fanout.py).
     fanout_max_followers: int = 10_000
+    # The object cache (cache/objects.py): "redis" (shared by every process), "local"
+    # (an LRU in this process: only right when all writes happen in it, the embedded
+    # server), "off", or "auto": redis with ROOST_REDIS_URL, else local for the
+    # embedded server on SQLite that runs its own consumers, else off.
+    object_cache: str = "auto"
 
     @property
     def is_sqlite(self) -> bool:
@@ -267,4 +272,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_key_prefix=_key_prefix(
             "ROOST_REDIS_KEY_PREFIX", env.get("ROOST_REDIS_KEY_PREFIX"), "roost:"
         ),
+        object_cache=_object_cache(env),
     )
+
+
+OBJECT_CACHE_MODES = ("auto", "redis", "local", "off")
+
+
+def _object_cache(env: Mapping[str, str]) -> str:
+    mode = (env.get("ROOST_OBJECT_CACHE") or "auto").strip().lower()
+    if mode not in OBJECT_CACHE_MODES:
+        raise ConfigError(
+            f"ROOST_OBJECT_CACHE must be one of {', '.join(OBJECT_CACHE_MODES)}, not {mode!r}"
+        )
+    if mode == "redis" and not env.get("ROOST_REDIS_URL"):
+        raise ConfigError("ROOST_OBJECT_CACHE=redis needs ROOST_REDIS_URL")
+    return mode

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.cache.keys import invalidate_after_commit, keys_for_counters
 from roost.counters.deltas import ACCOUNT, COUNTED, TOUCHES_LAST_STATUS, deltas
 from roost.db.tables import account_stats, status_stats
 from roost.events.consumer import Consumer
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 
 async def handle(roost: Roost, conn: AsyncConnection, event: Event) -> None:
+    invalidate_after_commit(conn, keys_for_counters(event))
     for delta in deltas(event):
         if delta.kind == ACCOUNT:
             column = account_stats.c[delta.column]

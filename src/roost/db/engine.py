@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -21,8 +21,15 @@ from sqlalchemy.pool import NullPool
 
 from roost.observability import metrics
 
+if TYPE_CHECKING:
+    from roost.cache.objects import ObjectCache
+
 # Set on a connection while its transaction has appended events (events.outbox).
 PENDING_EVENTS_KEY = "roost_pending_events"
+# Cache keys a writing transaction made stale (cache.keys.invalidate_after_commit).
+INVALIDATE_AFTER_COMMIT = "roost.cache.invalidate_after_commit"
+# The object cache, on connections from `read()` only (cache.objects.object_cache_of).
+OBJECT_CACHE_KEY = "roost.cache.object_cache"
 
 
 def _install_sqlite_pragmas(engine: AsyncEngine, begin_statement: str) -> None:
@@ -97,11 +104,15 @@ class Database:
         # Called after a transaction that appended events commits (the in-process
         # dispatcher's wake-up, so events are handled at once rather than at its next poll).
         self.after_events_commit: list[Callable[[], None]] = []
+        # Reads go through it; writes invalidate it after commit (cache/objects.py).
+        self.object_cache: ObjectCache | None = None
+        self.reads_use_cache = True  # tests that count the database path turn it off
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction on the primary: committed on success, rolled back on error."""
-        appended = False
+        events: list[Any] = []
+        stale: set[str] = set()
         async with self._sqlite_writers or nullcontext(), self.primary.begin() as conn:
             try:
                 yield conn
@@ -111,9 +122,13 @@ class Database:
                     await conn.execute(OUTBOX_NOTIFY)
             finally:
                 # The connection goes back to the pool: its info must not carry the
-                # events on to the next transaction.
-                appended = bool(conn.info.pop(PENDING_EVENTS_KEY, None))
-        if appended:  # committed: an exception would have left the block above
+                # events or stale keys on to the next transaction.
+                events = conn.info.pop(PENDING_EVENTS_KEY, None) or []
+                stale = conn.info.pop(INVALIDATE_AFTER_COMMIT, None) or set()
+        # Committed from here on: an exception would have left the block above.
+        if self.object_cache is not None and (events or stale):
+            await self.object_cache.invalidate(events, stale)
+        if events:
             for callback in self.after_events_commit:
                 callback()
 
@@ -121,7 +136,14 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction, on a replica when one is configured."""
         async with self.replica.connect() as conn:
-            yield conn
+            if self.object_cache is None or not self.reads_use_cache:
+                yield conn
+                return
+            conn.info[OBJECT_CACHE_KEY] = self.object_cache
+            try:
+                yield conn
+            finally:
+                conn.info.pop(OBJECT_CACHE_KEY, None)
 
     async def dispose(self) -> None:
         await self.primary.dispose()

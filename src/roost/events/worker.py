@@ -79,6 +79,7 @@ async def running_roost(settings: Settings) -> AsyncIterator[Roost]:
     database and a leased id node (consumers write rows with new ids)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from roost.cache.objects import object_cache_for
     from roost.context import Roost
     from roost.db.engine import Database
     from roost.db.nodes import NodeLease
@@ -97,7 +98,9 @@ async def running_roost(settings: Settings) -> AsyncIterator[Roost]:
         ids = IdGenerator(node)
         redis = shared_client(settings)
         try:
-            yield Roost(settings=settings, db=db, ids=ids, redis=redis)
+            roost = Roost(settings=settings, db=db, ids=ids, redis=redis)
+            db.object_cache = object_cache_for(roost, serves_reads=False)
+            yield roost
         finally:
             if redis is not None:
                 await redis.aclose()

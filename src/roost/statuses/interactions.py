@@ -24,6 +24,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.cache.keys import invalidate_after_commit, keys_for_bookmark
 from roost.db.tables import (
     VISIBILITY_DIRECT,
     VISIBILITY_PRIVATE,
@@ -126,12 +127,15 @@ async def bookmark(conn: AsyncConnection, ids: IdGenerator, viewer_id: int, stat
         bookmarks,
         {"id": ids.next_id(shard_of(viewer_id)), "account_id": viewer_id, "status_id": original.id},
     )
+    # Bookmarks are private and emit no event: the cached flag is named here.
+    invalidate_after_commit(conn, keys_for_bookmark(viewer_id, original.id))
     return int(original.id)
 
 
 async def unbookmark(conn: AsyncConnection, viewer_id: int, status_id: int) -> int:
     original = await visible_original(conn, viewer_id, status_id)
     await _delete_mine(conn, bookmarks, viewer_id, original.id)
+    invalidate_after_commit(conn, keys_for_bookmark(viewer_id, original.id))
     return int(original.id)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.accounts.queries import get_accounts
+from roost.cache.objects import object_cache_of
 from roost.counters.overlay import adjust_statuses
 from roost.db.tables import (
     accounts,
@@ -36,15 +37,20 @@ DESCENDANTS_LIMIT_ANONYMOUS = 60
 DESCENDANTS_DEPTH_LIMIT = 100
 
 
+# A SQLAlchemy Row, or a CachedRow read back from the object cache (cache.objects):
+# both give the columns as attributes.
+RowLike = Any
+
+
 @dataclass(frozen=True)
 class StatusView:
     """A status with everything its entity needs for one viewer."""
 
-    status: Row[Any]
-    account: Row[Any]
+    status: RowLike
+    account: RowLike
     reblog: StatusView | None = None
-    mentions: tuple[Row[Any], ...] = ()
-    tags: tuple[Row[Any], ...] = ()
+    mentions: tuple[RowLike, ...] = ()
+    tags: tuple[RowLike, ...] = ()
     # Which of "favourited", "reblogged", "bookmarked" hold for the viewer.
     flags: frozenset[str] = frozenset()
 
@@ -110,6 +116,12 @@ async def hydrate(
     A boost whose original the viewer may not see is dropped with it."""
     if not status_ids:
         return []
+    cache = object_cache_of(conn)
+    if cache is not None:
+        # Imported here: statuses.cached builds on this module's queries.
+        from roost.statuses.cached import hydrate_cached
+
+        return await hydrate_cached(conn, cache.read(), status_ids, viewer_id)
     rows = {
         row.id: row for row in (await conn.execute(statuses_query(status_ids, viewer_id))).all()
     }

@@ -120,3 +120,27 @@ def visible_to(viewer_id: Viewer | None, status: Table | Alias = statuses) -> Co
 
 def nothing() -> ColumnElement[bool]:
     return false()
+
+
+def may_see(
+    viewer_id: int | None,
+    *,
+    author_id: int,
+    visibility: int,
+    mentioned_ids: frozenset[int],
+    follows_author: bool,
+    blocked_either_way: bool,
+) -> bool:
+    """`visible_to` for one status whose facts came from the object cache
+    (statuses.cached). The two must agree: tests/api/test_privacy_property.py drives
+    both (the embedded mode reads through the in-process cache)."""
+    if viewer_id is None:
+        return visibility in (VISIBILITY_PUBLIC, VISIBILITY_UNLISTED)
+    if blocked_either_way:
+        return False
+    if visibility in (VISIBILITY_PUBLIC, VISIBILITY_UNLISTED) or author_id == viewer_id:
+        return True
+    mentioned = viewer_id in mentioned_ids
+    if visibility == VISIBILITY_PRIVATE:
+        return follows_author or mentioned
+    return visibility == VISIBILITY_DIRECT and mentioned
