@@ -192,6 +192,54 @@ async def test_follows_and_blocks_decide_visibility_on_the_next_read(
         assert (await http.get(url)).status_code == 404
 
 
+async def test_relationships_change_on_the_next_read(
+    cache_mode: dict[str, str], tmp_path: Path
+) -> None:
+    async with _running(tmp_path, cache_mode) as (http, _roost):
+        app = await register_app(http)
+        viewer, other, locked = [await sign_up(http, app) for _ in range(3)]
+        await _write(http, locked, "PATCH", "/api/v1/accounts/update_credentials",
+                     locked="true")
+
+        async def relation(target: User) -> Any:
+            url = f"/api/v1/accounts/relationships?id[]={target.id}"
+            await _get(http, viewer, url)
+            before = _hits()
+            (body,) = await _get(http, viewer, url)
+            assert _hits() > before, "the second read did not come from the cache"
+            return body
+
+        assert (await relation(other))["following"] is False
+        await follow(http, viewer, other)
+        assert (await relation(other))["following"] is True
+        await _write(http, viewer, "POST", f"/api/v1/accounts/{other.id}/follow",
+                     reblogs="false")
+        assert (await relation(other))["showing_reblogs"] is False
+        await _write(http, other, "POST", f"/api/v1/accounts/{viewer.id}/follow")
+        assert (await relation(other))["followed_by"] is True
+        await _write(http, viewer, "POST", f"/api/v1/accounts/{other.id}/mute")
+        assert (await relation(other))["muting"] is True
+        await _write(http, viewer, "POST", f"/api/v1/accounts/{other.id}/unmute")
+        assert (await relation(other))["muting"] is False
+        await _write(http, other, "POST", f"/api/v1/accounts/{viewer.id}/block")
+        seen = await relation(other)
+        assert (seen["blocked_by"], seen["following"], seen["followed_by"]) == (True, False, False)
+
+        assert (await relation(locked))["requested"] is False
+        await _write(http, viewer, "POST", f"/api/v1/accounts/{locked.id}/follow")
+        assert (await relation(locked))["requested"] is True
+        await _write(http, locked, "POST", f"/api/v1/follow_requests/{viewer.id}/authorize")
+        seen = await relation(locked)
+        assert (seen["requested"], seen["following"]) == (False, True)
+
+        # A mute that ends by itself is never cached: nothing would invalidate it.
+        await _write(http, viewer, "POST", f"/api/v1/accounts/{locked.id}/mute", duration="1")
+        url = f"/api/v1/accounts/relationships?id[]={locked.id}"
+        assert (await _get(http, viewer, url))[0]["muting"] is True
+        await asyncio.sleep(1.2)
+        assert (await _get(http, viewer, url))[0]["muting"] is False
+
+
 # --- the stores' promise: no stale fill after an invalidation -----------------------
 
 

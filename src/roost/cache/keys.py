@@ -47,7 +47,10 @@ VIEWER_FLAGS = Kind("viewer_flags", 600)
 # What decides whether a viewer may see an author's statuses: follows, blocks.
 VISIBILITY = Kind("visibility", 600)
 
-KINDS = (STATUS, STATUS_COUNTS, ACCOUNT_ROW, VIEWER_FLAGS, VISIBILITY)
+# A viewer's Relationship to an account (follows, requests, blocks, mutes, both ways).
+RELATIONSHIP = Kind("relationship", 600)
+
+KINDS = (STATUS, STATUS_COUNTS, ACCOUNT_ROW, VIEWER_FLAGS, VISIBILITY, RELATIONSHIP)
 
 
 def status_key(status_id: int) -> str:
@@ -70,8 +73,13 @@ def visibility_key(viewer_id: int, author_id: int) -> str:
     return f"v:{viewer_id}:{author_id}"
 
 
+def relationship_key(viewer_id: int, account_id: int) -> str:
+    return f"r:{viewer_id}:{account_id}"
+
+
 def _pair(one: int, other: int) -> list[str]:
-    return [visibility_key(one, other), visibility_key(other, one)]
+    return [visibility_key(one, other), visibility_key(other, one),
+            relationship_key(one, other), relationship_key(other, one)]
 
 
 def keys_for_event(event: ev.Event) -> list[str]:
@@ -93,8 +101,13 @@ def keys_for_event(event: ev.Event) -> list[str]:
         case (
             ev.Followed(target_account_id=target)
             | ev.Unfollowed(target_account_id=target)
+            | ev.FollowUpdated(target_account_id=target)
+            | ev.FollowRequested(target_account_id=target)
+            | ev.FollowRequestClosed(target_account_id=target)
             | ev.Blocked(target_account_id=target)
             | ev.Unblocked(target_account_id=target)
+            | ev.Muted(target_account_id=target)
+            | ev.Unmuted(target_account_id=target)
         ):
             return _pair(event.account_id, target)
     return []

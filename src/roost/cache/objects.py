@@ -79,6 +79,8 @@ class Want:
     kind: Kind
     keys: dict[Hashable, str]
     load: Loader
+    # Whether a loaded value may be stored (one nothing would invalidate may not).
+    cacheable: Callable[[Any], bool] = lambda _value: True
 
 
 @dataclass
@@ -116,7 +118,7 @@ class CacheRead:
                     value = loaded.get(ident)
                     found[ident] = value
                     key = want.keys[ident]
-                    if key in lookup.leased:
+                    if key in lookup.leased and want.cacheable(value):
                         self.staged[key] = (encode(value), want.kind.ttl_ms())
             results.append(found)
         return results

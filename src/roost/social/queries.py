@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Select, false, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.cache.keys import RELATIONSHIP, relationship_key
+from roost.cache.objects import Want, object_cache_of
 from roost.clock import utcnow
 from roost.db.tables import accounts, blocks, follow_requests, follows, mutes
 from roost.paging import Page
@@ -55,7 +57,8 @@ def relationships_query(viewer_id: int, wanted: Sequence[int]) -> CompoundSelect
                 follow_requests.c.notify),
         *_edges(blocks, "block", viewer_id, wanted, no, no),
         select(
-            literal_column("'mute'"), mutes.c.target_account_id, mutes.c.hide_notifications, no
+            literal_column("'mute'"), mutes.c.target_account_id, mutes.c.hide_notifications,
+            mutes.c.expires_at.is_not(None),
         ).where(
             mutes.c.account_id == viewer_id,
             mutes.c.target_account_id.in_(wanted),
@@ -68,39 +71,60 @@ async def relationships(
     conn: AsyncConnection, viewer_id: int, account_ids: Sequence[int]
 ) -> list[Relationship]:
     """Both directions for every existing account (unknown ids are left out, as
-    Mastodon does), in two statements: the ids by primary key, then every follow,
-    follow request, block and (unexpired) mute between the viewer and them."""
+    Mastodon does): from the object cache, or in two statements: the ids by primary
+    key, then every follow, follow request, block and (unexpired) mute between the
+    viewer and them."""
     wanted = list(dict.fromkeys(account_ids))
     if not wanted:
         return []
+    cache = object_cache_of(conn)
+    if cache is None:
+        found = await _load_relationships(conn, viewer_id, wanted)
+    else:
+        read = cache.read()
+        (found,) = await read.fetch(Want(
+            RELATIONSHIP, {a: relationship_key(viewer_id, a) for a in wanted},
+            lambda ids: _load_relationships(conn, viewer_id, ids),
+            # A mute that expires by itself is not cached: nothing would invalidate it.
+            cacheable=lambda facts: facts is None or not facts["muting_expires"],
+        ))
+        await read.store()
+    return [
+        Relationship(account_id=a, **{k: v for k, v in facts.items() if k != "muting_expires"})
+        for a in wanted
+        if (facts := found.get(a)) is not None
+    ]
+
+
+async def _load_relationships(
+    conn: AsyncConnection, viewer_id: int, wanted: Sequence[int]
+) -> dict[int, dict[str, bool]]:
     existing = set(
         (await conn.execute(select(accounts.c.id).where(accounts.c.id.in_(wanted)))).scalars()
     )
     wanted = [account_id for account_id in wanted if account_id in existing]
     if not wanted:
-        return []
+        return {}
     rows = (await conn.execute(relationships_query(viewer_id, wanted))).all()
     edges = {(row.kind, row.other_id): row for row in rows}
-    result = []
+    result = {}
     for account_id in wanted:
         # A pending request shows the options it will follow with, as in Mastodon.
         out = edges.get(("follow", account_id)) or edges.get(("request", account_id))
         mute = edges.get(("mute", account_id))
-        result.append(
-            Relationship(
-                account_id=account_id,
-                following=("follow", account_id) in edges,
-                showing_reblogs=bool(out.first) if out is not None else False,
-                notifying=bool(out.second) if out is not None else False,
-                followed_by=("follow_by", account_id) in edges,
-                blocking=("block", account_id) in edges,
-                blocked_by=("block_by", account_id) in edges,
-                muting=mute is not None,
-                muting_notifications=bool(mute.first) if mute is not None else False,
-                requested=("request", account_id) in edges,
-                requested_by=("request_by", account_id) in edges,
-            )
-        )
+        result[account_id] = {
+            "following": ("follow", account_id) in edges,
+            "showing_reblogs": bool(out.first) if out is not None else False,
+            "notifying": bool(out.second) if out is not None else False,
+            "followed_by": ("follow_by", account_id) in edges,
+            "blocking": ("block", account_id) in edges,
+            "blocked_by": ("block_by", account_id) in edges,
+            "muting": mute is not None,
+            "muting_notifications": bool(mute.first) if mute is not None else False,
+            "muting_expires": bool(mute.second) if mute is not None else False,
+            "requested": ("request", account_id) in edges,
+            "requested_by": ("request_by", account_id) in edges,
+        }
     return result
 
 
