@@ -240,6 +240,24 @@ async def test_relationships_change_on_the_next_read(
         assert (await _get(http, viewer, url))[0]["muting"] is False
 
 
+async def test_a_revoked_token_stops_working_on_the_next_request(
+    cache_mode: dict[str, str], tmp_path: Path
+) -> None:
+    async with _running(tmp_path, cache_mode) as (http, _roost):
+        app = await register_app(http)
+        user = await sign_up(http, app)
+        url = "/api/v1/accounts/verify_credentials"
+        await _get(http, user, url)
+        before = _hits()
+        await _get(http, user, url)
+        assert _hits() > before, "the token was not read from the cache"
+        reply = await http.post("/oauth/revoke", data={
+            "client_id": app.client_id, "client_secret": app.client_secret,
+            "token": user.token})
+        assert reply.status_code == 200, reply.text
+        assert (await http.get(url, headers=user.headers)).status_code == 401
+
+
 # --- the stores' promise: no stale fill after an invalidation -----------------------
 
 

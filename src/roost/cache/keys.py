@@ -50,7 +50,13 @@ VISIBILITY = Kind("visibility", 600)
 # A viewer's Relationship to an account (follows, requests, blocks, mutes, both ways).
 RELATIONSHIP = Kind("relationship", 600)
 
-KINDS = (STATUS, STATUS_COUNTS, ACCOUNT_ROW, VIEWER_FLAGS, VISIBILITY, RELATIONSHIP)
+# What an access token grants, by the token's hash (the token itself is never
+# stored), with its user's standing. Revoking deletes it. Nothing in Roost changes a
+# user's approval or disabled flag yet: the operation that does must delete the
+# user's tokens' keys; until then the short lifetime bounds how long one would last.
+TOKEN = Kind("token", 300)
+
+KINDS = (STATUS, STATUS_COUNTS, ACCOUNT_ROW, VIEWER_FLAGS, VISIBILITY, RELATIONSHIP, TOKEN)
 
 
 def status_key(status_id: int) -> str:
@@ -75,6 +81,10 @@ def visibility_key(viewer_id: int, author_id: int) -> str:
 
 def relationship_key(viewer_id: int, account_id: int) -> str:
     return f"r:{viewer_id}:{account_id}"
+
+
+def token_key(token_hash: str) -> str:
+    return f"t:{token_hash}"
 
 
 def _pair(one: int, other: int) -> list[str]:

@@ -12,6 +12,8 @@ from sqlalchemy import Select, and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.cache.keys import TOKEN, invalidate_after_commit, token_key
+from roost.cache.objects import Want, object_cache_of
 from roost.clock import utcnow
 from roost.db.tables import access_tokens, applications, authorization_codes, users
 from roost.ids import IdGenerator, random_shard
@@ -130,18 +132,46 @@ def token_query(token: str) -> Select[Any]:
 
 
 async def lookup_token(conn: AsyncConnection, token: str) -> TokenInfo | None:
-    """One statement: the token and, for a user token, the user's standing."""
+    """Every authenticated request asks: from the object cache, else one statement
+    (the token and, for a user token, the user's standing)."""
+    cache = object_cache_of(conn)
+    if cache is None:
+        found = await _load_token(conn, token)
+    else:
+        token_hash = digest(token)
+        read = cache.read()
+        (loaded,) = await read.fetch(Want(
+            TOKEN, {token_hash: token_key(token_hash)},
+            lambda _hashes: _loaded_token(conn, token, token_hash),
+            # Unknown tokens are not remembered: anyone can make up endless ones.
+            cacheable=lambda value: value is not None,
+        ))
+        await read.store()
+        found = loaded.get(token_hash)
+    if found is None:
+        return None
+    return TokenInfo(**{**found, "scopes": tuple(found["scopes"])})
+
+
+async def _loaded_token(
+    conn: AsyncConnection, token: str, token_hash: str
+) -> dict[str, dict[str, Any]]:
+    found = await _load_token(conn, token)
+    return {token_hash: found} if found is not None else {}
+
+
+async def _load_token(conn: AsyncConnection, token: str) -> dict[str, Any] | None:
     row = (await conn.execute(token_query(token))).first()
     if row is None:
         return None
-    return TokenInfo(
-        token_id=row.id,
-        application_id=row.application_id,
-        account_id=row.account_id,
-        scopes=tuple(row.scopes.split()),
-        user_approved=bool(row.approved) if row.account_id is not None else True,
-        user_disabled=bool(row.disabled) if row.account_id is not None else False,
-    )
+    return {
+        "token_id": row.id,
+        "application_id": row.application_id,
+        "account_id": row.account_id,
+        "scopes": row.scopes.split(),
+        "user_approved": bool(row.approved) if row.account_id is not None else True,
+        "user_disabled": bool(row.disabled) if row.account_id is not None else False,
+    }
 
 
 async def revoke_token(conn: AsyncConnection, application_id: int, token: str) -> None:
@@ -155,6 +185,7 @@ async def revoke_token(conn: AsyncConnection, application_id: int, token: str) -
         )
         .values(revoked_at=utcnow())
     )
+    invalidate_after_commit(conn, [token_key(digest(token))])
 
 
 async def create_code(
