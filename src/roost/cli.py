@@ -21,6 +21,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    # Read by each worker's settings: an in-process object cache is only right when one
+    # process serves every request (config.Settings.serve_processes).
+    if settings.object_cache == "local" and args.workers > 1:
+        print("roost: ROOST_OBJECT_CACHE=local needs --workers 1 (use redis for several)",
+              file=sys.stderr)
+        return 2
+    os.environ["ROOST_SERVE_PROCESSES"] = str(args.workers)
 
     import uvicorn
 

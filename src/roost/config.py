@@ -79,8 +79,10 @@ class Settings:
     # The object cache (cache/objects.py): "redis" (shared by every process), "local"
     # (an LRU in this process: only right when all writes happen in it, the embedded
     # server), "off", or "auto": redis with ROOST_REDIS_URL, else local for the
-    # embedded server on SQLite that runs its own consumers, else off.
+    # embedded server on SQLite that runs its own consumers in its one process, else off.
     object_cache: str = "auto"
+    # How many processes `roost serve` started (it sets ROOST_SERVE_PROCESSES itself).
+    serve_processes: int = 1
 
     @property
     def is_sqlite(self) -> bool:
@@ -273,6 +275,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ROOST_REDIS_KEY_PREFIX", env.get("ROOST_REDIS_KEY_PREFIX"), "roost:"
         ),
         object_cache=_object_cache(env),
+        serve_processes=_positive(
+            "ROOST_SERVE_PROCESSES", env.get("ROOST_SERVE_PROCESSES"), 1, maximum=1024
+        ),
     )
 
 
@@ -287,4 +292,9 @@ def _object_cache(env: Mapping[str, str]) -> str:
         )
     if mode == "redis" and not env.get("ROOST_REDIS_URL"):
         raise ConfigError("ROOST_OBJECT_CACHE=redis needs ROOST_REDIS_URL")
+    if mode == "local" and (env.get("ROOST_SERVE_PROCESSES") or "1") != "1":
+        raise ConfigError(
+            "ROOST_OBJECT_CACHE=local needs a single process: with several, one would keep "
+            "what another changed (use redis)"
+        )
     return mode

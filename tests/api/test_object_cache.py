@@ -330,3 +330,29 @@ async def test_invalidations_missed_while_redis_was_unreachable_are_delivered_fi
                 assert "during the partition" in (await _status(http, author, sid))["content"]
     finally:
         private.stop()
+
+
+# --- which store -----------------------------------------------------------------------
+
+
+async def test_an_in_process_cache_is_never_shared_by_several_server_processes(
+    tmp_path: Path
+) -> None:
+    """Each process would keep what another changed: several processes on SQLite get no
+    object cache, and asking for the in-process one with several is refused."""
+    from roost.cache.objects import object_cache_for
+    from roost.config import ConfigError
+    from roost.db.engine import Database
+    from roost.ids import IdGenerator
+
+    base = {"ROOST_DATA_DIR": str(tmp_path),
+            "ROOST_DATABASE_URL": f"sqlite:///{tmp_path / 'one.sqlite3'}"}
+    for processes, expected in (("1", LocalStore), ("2", type(None))):
+        settings = load_settings({**base, "ROOST_SERVE_PROCESSES": processes})
+        roost = Roost(settings=settings, db=Database(settings.database_url), ids=IdGenerator(0))
+        cache = object_cache_for(roost, serves_reads=True)
+        assert isinstance(cache.store if cache else None, expected), processes
+    with pytest.raises(ConfigError, match="single process"):
+        load_settings({**base, "ROOST_OBJECT_CACHE": "local", "ROOST_SERVE_PROCESSES": "2"})
+    with pytest.raises(ConfigError, match="ROOST_OBJECT_CACHE must be one of"):
+        load_settings({**base, "ROOST_OBJECT_CACHE": "memcached"})

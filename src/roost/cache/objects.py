@@ -166,7 +166,7 @@ def object_cache_for(roost: Roost, *, serves_reads: bool) -> ObjectCache | None:
     if mode == "auto":
         if roost.redis is not None:
             mode = "redis"
-        elif settings.is_sqlite and settings.serve_consumers:
+        elif settings.is_sqlite and settings.serve_consumers and settings.serve_processes == 1:
             mode = "local"  # the embedded server: every write happens in this process
         else:
             mode = "off"
