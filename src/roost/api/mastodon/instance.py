@@ -9,10 +9,9 @@ from fastapi import APIRouter, Request
 
 from roost import MASTODON_API_VERSION, MASTODON_COMPAT_VERSION, __version__
 from roost.api.context import base_url, host_of, roost_of
-from roost.instance.stats import InstanceStatsCache
+from roost.instance.stats import instance_stats
 
 router = APIRouter()
-_stats = InstanceStatsCache()
 
 VERSION = f"{MASTODON_COMPAT_VERSION} (compatible; Roost {__version__})"
 TITLE = "Roost"
@@ -54,7 +53,7 @@ def _streaming_url(request: Request) -> str:
 @router.get("/api/v1/instance/")
 async def instance_v1(request: Request) -> dict[str, Any]:
     roost = roost_of(request)
-    stats = await _stats.get(roost.db)
+    stats = await instance_stats(roost)
     registrations = roost.settings.registrations
     return {
         "uri": host_of(request),
@@ -84,7 +83,7 @@ async def instance_v1(request: Request) -> dict[str, Any]:
 @router.get("/api/v2/instance/")
 async def instance_v2(request: Request) -> dict[str, Any]:
     roost = roost_of(request)
-    stats = await _stats.get(roost.db)
+    stats = await instance_stats(roost)
     registrations = roost.settings.registrations
     base = base_url(request)
     return {
