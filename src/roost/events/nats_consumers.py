@@ -39,6 +39,7 @@ from roost.events.nats_log import (
     stream_name,
     stream_subjects,
 )
+from roost.observability.repeated import RepeatedFailures
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -83,15 +84,17 @@ class NatsConsumer:
 
     async def run(self) -> None:
         IN_DISPATCHER.set(True)  # the consumers' statements are not a request's
+        failures = RepeatedFailures(log, "event consumer round failed", consumer=self.name)
         while not self._stopping:
             try:
                 if self.subscription is None:
                     self.subscription = await self.join()
                 await self.round(self.subscription)
-            except Exception:  # NATS or the database blipped: log, wait, join again
+                failures.succeeded()
+            except Exception as error:  # NATS or the database blipped: log, wait, join again
                 # Joining again also makes the stream and the consumer anew if they were
                 # deleted (the relay's cursor can then be moved back: `replay`).
-                log.exception("event consumer round failed", consumer=self.name)
+                failures.failed(error)
                 await self._leave()
                 await self._pause()
 

@@ -27,6 +27,7 @@ from roost.db.tables import processed_events
 from roost.events import leases, metrics, outbox
 from roost.events.context import IN_DISPATCHER
 from roost.events.wakeup import OutboxListener
+from roost.observability.repeated import RepeatedFailures
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -115,12 +116,14 @@ class OutboxReader:
 
     async def run(self) -> None:
         IN_DISPATCHER.set(True)  # its statements are not a request's
+        failures = RepeatedFailures(log, "event log reader round failed", reader=self.task_name)
         while not self._stopping:
             try:
                 await self.prepare()
                 busy = await self.round()
-            except Exception:  # the database or a broker blipped: log, wait, go on
-                log.exception("event log reader round failed", reader=self.task_name)
+                failures.succeeded()
+            except Exception as error:  # the database or a broker blipped: log, wait, go on
+                failures.failed(error)
                 await self.on_error()
                 busy = False
                 if self.error_pause_seconds and not self._stopping:

@@ -35,6 +35,7 @@ from roost.events.redis_log import (
     group_backlog,
     stream_keys,
 )
+from roost.observability.repeated import RepeatedFailures
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -88,19 +89,21 @@ class RedisConsumerGroup:
     async def run(self) -> None:
         IN_DISPATCHER.set(True)  # the consumers' statements are not a request's
         ready = False
+        failures = RepeatedFailures(log, "event group round failed", group=self.group)
         while not self._stopping:
             try:
                 if not ready:
                     await self.join()
                     ready = True
                 await self.round()
+                failures.succeeded()
             except Exception as error:
                 if _vanished(error):  # the streams were deleted, or Redis restarted empty
                     log.warning("event group vanished, joining again", group=self.group)
                     ready = False
                     await self._pause(REJOIN_PAUSE_SECONDS)
                     continue
-                log.exception("event group round failed", group=self.group)  # a blip
+                failures.failed(error)  # a blip, or an outage: logged once
                 self._reader_id = None  # a new connection has a new id
                 await self._pause()
 
