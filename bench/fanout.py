@@ -1,6 +1,6 @@
 """Fan-out into Redis home timelines: how fast, and how long until the last follower.
 
-    .venv/bin/python bench/fanout.py [--users 101000] [--posts 5] [--keep]
+    .venv/bin/python bench/fanout.py [--users 101000] [--posts 5] [--keep] [--reuse]
 
 1. A scratch PostgreSQL database `fanout_bench`, seeded with `roost seed --users N`
    (a small network: the followers' pool), then two authors given exactly 1,000 and
@@ -15,7 +15,13 @@
    post the script polls (every 2 ms) the timeline of the author's last follower in
    follow order, which the fan-out reaches last, and records the time from the post's
    answer until it holds the status. Fan-out rate = followers / that time.
-5. bench/results/fanout-<date>.json; the table for docs/timelines.md is printed.
+5. bench/results/fanout-<date>.json (or --out); the table for docs/timelines.md is
+   printed.
+
+`ROOST_FANOUT_MAX_FOLLOWERS` is set above the biggest author's followers: the bench
+measures fan-out itself (by default an author above 10,000 followers is merged in at
+read time instead). `--keep` keeps the scratch database and `--reuse` runs on it again
+without seeding (the authors are remembered in the work directory).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ if str(REPO) not in sys.path:
 
 from bench.lessons import (  # noqa: E402
     DEFAULT_ADMIN_URL,
+    database_exists,
     database_url,
     drop_database,
     free_port,
@@ -148,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "roost-fanout")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the database a --keep run left (implies --keep)")
+    parser.add_argument("--out", type=Path, help="results file (default: bench/results/)")
     parser.add_argument("--worker-cpu", type=int, default=0)
     parser.add_argument("--bench-cpu", type=int, default=1)
     args = parser.parse_args(argv)
@@ -160,19 +170,31 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"roost:bench-fanout-{os.getpid()}:"
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    recreate_database(args.database_url, name)
+    remembered = args.work_dir / "authors.json"
+    reuse = (args.reuse and remembered.exists() and database_exists(args.database_url, name)
+             and json.loads(remembered.read_text())["followers"] == counts)
+    if args.reuse:
+        args.keep = True
+    if not reuse:
+        recreate_database(args.database_url, name)
     try:
-        subprocess.run([sys.executable, "-m", "roost", "migrate"],
-                       env=roost_env(url, args.work_dir), check=True, cwd=REPO)
-        tokens = seed(url, args.work_dir, args.users)
-        authors = give_followers(url, tokens, counts)
+        if reuse:
+            authors = json.loads(remembered.read_text())["authors"]
+            log(f"reusing {name}")
+        else:
+            subprocess.run([sys.executable, "-m", "roost", "migrate"],
+                           env=roost_env(url, args.work_dir), check=True, cwd=REPO)
+            tokens = seed(url, args.work_dir, args.users)
+            authors = give_followers(url, tokens, counts)
+            remembered.write_text(json.dumps({"followers": counts, "authors": authors}))
         for author in authors:
             followers = followers_of(url, author["account_id"])
             author["last_follower"] = followers[-1]
             log(f"building {len(followers):,} timelines ({args.prefill} statuses each)")
             build_timelines(client, prefix, followers, args.prefill)
         settings = {"ROOST_REDIS_URL": args.redis_url, "ROOST_EVENT_LOG": "outbox",
-                    "ROOST_REDIS_KEY_PREFIX": prefix}
+                    "ROOST_REDIS_KEY_PREFIX": prefix,
+                    "ROOST_FANOUT_MAX_FOLLOWERS": str(max(counts) + 1)}
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         serve = [sys.executable, "-m", "roost", "serve", "--port", str(port), "--workers", "1"]
@@ -189,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update({
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python bench/fanout.py " + " ".join(argv or sys.argv[1:]),
-            "users": args.users, "prefill": args.prefill,
+            "users": args.users, "prefill": args.prefill, "reused_database": reuse,
             "load_before": load_before, "load_after": loadavg(),
         })
     finally:
@@ -197,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
             client.unlink(key)
         if not args.keep:
             drop_database(args.database_url, name)
-    out = write_results("fanout", result)
+    if args.out:
+        out = args.out
+        out.write_text(json.dumps(result, indent=1) + "\n")
+    else:
+        out = write_results("fanout", result)
     print(table(result))
     print(f"results in {out}")
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import sys
 import tempfile
@@ -43,7 +44,9 @@ async def profile(args: argparse.Namespace) -> None:
            "ROOST_SERVE_CONSUMERS": "false", "ROOST_RATE_LIMITS": "off",
            "ROOST_LOG_LEVEL": "warning"}
     if args.redis_url:
-        env |= {"ROOST_REDIS_URL": args.redis_url, "ROOST_REDIS_KEY_PREFIX": "roost:profile:"}
+        # A prefix of this run's own (the Redis may be shared), its keys deleted at the end.
+        env |= {"ROOST_REDIS_URL": args.redis_url,
+                "ROOST_REDIS_KEY_PREFIX": f"roost:profile-{os.getpid()}:"}
     app = create_app(load_settings(env))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://roost.profile"
@@ -84,6 +87,14 @@ async def profile(args: argparse.Namespace) -> None:
                   f"{len(values):5d} times  {key}")
         if profiler:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    if args.redis_url:  # after the app has stopped, and with it whatever it still wrote
+        from redis.asyncio import Redis
+
+        async with Redis.from_url(args.redis_url) as client:
+            keys = [key async for key in client.scan_iter(
+                match=f"{env['ROOST_REDIS_KEY_PREFIX']}*", count=10_000)]
+            for start in range(0, len(keys), 1000):
+                await client.unlink(*keys[start:start + 1000])
 
 
 def main(argv: list[str] | None = None) -> int:
