@@ -140,6 +140,13 @@ def collapse_boosts(rows: Sequence[Any]) -> list[int]:
     return kept
 
 
+def collapse_boost_views(views: Sequence[Any]) -> list[Any]:
+    """`collapse_boosts` on hydrated StatusViews (newest first). Collapsing is
+    idempotent, so a page the pull query collapsed already comes through unchanged."""
+    kept = set(collapse_boosts([view.status for view in views]))
+    return [view for view in views if view.status.id in kept]
+
+
 def home_page_query(viewer_id: int, page: Page, dialect: str = "sqlite") -> Select[Any]:
     """The statement home_page issues: the page's ids (`home_query`) with their
     reblog_of_id, read for the page's rows only, by primary key."""

@@ -3,13 +3,16 @@
 
 - One Redis round trip reads the page's ids (timelines.redis_home.HomeTimelines.page),
   one statement adds the page's statuses by followed accounts with too many followers
-  to fan out to (the hybrid), one reads the boost links for collapse_boosts, and
-  hydration reads the rest as for every list: the same statements whatever the page
-  size.
+  to fan out to (the hybrid), and hydration reads the rest as for every list (from
+  the object cache): the same statements whatever the page size. Boosts are collapsed
+  after hydration (`collapse_boost_views`), from the statuses it read anyway.
 - An account without a complete Redis timeline (never built, expired after
   ROOST_ACTIVE_DAYS away, or Redis emptied) is answered by the pull query, and its
   timeline is rebuilt in the background by one process (a claim in Redis): the first
-  visit costs what it always did, the next ones are range reads.
+  visit costs what it always did, the next ones are range reads. At most
+  MAX_CONCURRENT_REBUILDS run at once in a process: after Redis restarts empty, every
+  visit asks for one, and rebuilding them all at once halved throughput
+  (bench/redis_outage.py); a visit refused one is still answered, and asks again.
 - A page that reaches below what a trimmed timeline keeps goes to the pull query.
 - A Redis error answers from the pull query too (logged and counted), and a few in a
   row open the circuit breaker (resilience.breaker): until it closes again, pages come
@@ -23,27 +26,28 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.db.tables import statuses
 from roost.observability import metrics
 from roost.paging import Page
 from roost.resilience.breaker import FAILURES, BreakerOpen, redis_breaker
 from roost.timelines.fanout import build_timeline, merged_at_read, timelines_of
-from roost.timelines.home import collapse_boosts, home_page, home_query
+from roost.timelines.home import home_page, home_query
 
 if TYPE_CHECKING:
     from roost.context import Roost
 
 log = structlog.get_logger(__name__)
 
+MAX_CONCURRENT_REBUILDS = 2
+
 HomePage = tuple[list[int], int | None, int | None]
 
 
 async def home_timeline_page(roost: Roost, conn: AsyncConnection, viewer_id: int,
                              page: Page) -> HomePage:
-    """(status ids to show, first and last page keys), as timelines.home.home_page."""
+    """(status ids, first and last page keys), as timelines.home.home_page; boosts
+    are left for `collapse_boost_views` to collapse."""
     if roost.redis is None:
         return await home_page(conn, viewer_id, page)
     store = timelines_of(roost)
@@ -69,14 +73,8 @@ async def home_timeline_page(roost: Roost, conn: AsyncConnection, viewer_id: int
     ids = await _with_authors_not_fanned_out(roost, conn, viewer_id, page, held.status_ids)
     if not ids:
         return [], None, None
-    found = {
-        int(row.id): row
-        for row in (await conn.execute(
-            select(statuses.c.id, statuses.c.reblog_of_id).where(statuses.c.id.in_(ids))
-        )).all()
-    }
-    rows = [found[i] for i in ids if i in found]
-    return collapse_boosts(rows), ids[0], ids[-1]
+    # Not collapsed here: the API collapses boosts once it has hydrated the page.
+    return ids, ids[0], ids[-1]
 
 
 async def _with_authors_not_fanned_out(roost: Roost, conn: AsyncConnection, viewer_id: int,
@@ -101,7 +99,7 @@ class HomeRebuilds:
         self._running: dict[int, asyncio.Task[None]] = {}
 
     def request(self, viewer_id: int) -> None:
-        if viewer_id in self._running:
+        if viewer_id in self._running or len(self._running) >= MAX_CONCURRENT_REBUILDS:
             return
         task = asyncio.create_task(self._rebuild(viewer_id), name=f"home-rebuild-{viewer_id}")
         self._running[viewer_id] = task

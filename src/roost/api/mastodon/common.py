@@ -3,7 +3,7 @@ statuses rendered for a viewer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -17,7 +17,7 @@ from roost.api.responses import JSONResponse
 from roost.errors import ApiError, not_found
 from roost.ids import parse_id
 from roost.social.listing import AccountPage
-from roost.statuses.queries import hydrate
+from roost.statuses.queries import StatusView, hydrate
 
 
 def path_id(raw: str) -> int:
@@ -65,10 +65,14 @@ async def status_page(
     status_ids: Sequence[int],
     viewer_id: int | None,
     keys: tuple[int | None, int | None] | None = None,
+    arrange: Callable[[list[StatusView]], list[StatusView]] | None = None,
 ) -> JSONResponse:
     """A page of statuses keyed by their own ids (or by `keys`, the first and last
-    keys of a page some of whose rows were left out), hydrated in constant statements."""
+    keys of a page some of whose rows were left out), hydrated in constant statements;
+    `arrange` may then leave some out (home collapses boosts)."""
     views = await hydrate(conn, status_ids, viewer_id)
+    if arrange is not None:
+        views = arrange(views)
     base = base_url(request)
     body = [entities.status(view, base, viewer_id=viewer_id) for view in views]
     first = status_ids[0] if status_ids else None

@@ -11,6 +11,7 @@ from roost.api.mastodon.common import status_page
 from roost.api.pagination import page_from
 from roost.api.params import Params, read_params, validate
 from roost.api.responses import JSONResponse
+from roost.timelines.home import collapse_boost_views
 from roost.timelines.home_read import home_timeline_page
 from roost.timelines.public import public_status_ids
 from roost.timelines.tag import tag_filter, tag_status_ids
@@ -26,7 +27,8 @@ async def home(
     roost = roost_of(request)
     async with roost.db.read() as conn:
         ids, first, last = await home_timeline_page(roost, conn, viewer.account_id, page)
-        return await status_page(request, conn, ids, viewer.account_id, keys=(first, last))
+        return await status_page(request, conn, ids, viewer.account_id, keys=(first, last),
+                                 arrange=collapse_boost_views)
 
 
 class PublicParams(Params):
