@@ -157,7 +157,8 @@ async def tag_status_ids(
     return page.arrange(list(rows))
 
 
-def _midnights(now: datetime) -> list[datetime]:
+def midnights(now: datetime) -> list[datetime]:
+    """The starts of the HISTORY_DAYS UTC days up to `now`, today first."""
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return [today - timedelta(days=n) for n in range(HISTORY_DAYS)]
 
@@ -166,12 +167,13 @@ def _first_id_at(moment: datetime) -> int:
     return compose_id(int(moment.timestamp() * 1000), 0, 0, 0)
 
 
-def history_query(tag_id: int, now: datetime) -> Select[Any]:
-    """Uses and distinct accounts per day: a range scan of the tag's status_tags rows
-    for the week, each probing its status by primary key (a correlated lookup, so the
-    cost follows the tag's week of use, never the size of statuses). The lookup gives
-    the author only for public and unlisted statuses, and COUNT skips the NULLs."""
-    bounds = [_first_id_at(day) for day in _midnights(now)]
+def histories_query(tag_ids: list[int], now: datetime) -> Select[Any]:
+    """(tag_id, day, uses, distinct accounts) for each tag's week: a range scan of the
+    tags' status_tags rows for the week, each probing its status by primary key (a
+    correlated lookup, so the cost follows the tags' week of use, never the size of
+    statuses). The lookup gives the author only for public and unlisted statuses, and
+    COUNT skips the NULLs."""
+    bounds = [_first_id_at(day) for day in midnights(now)]
     day = case(
         *[(status_tags.c.status_id >= bound, n) for n, bound in enumerate(bounds)],
         else_=HISTORY_DAYS,
@@ -185,14 +187,32 @@ def history_query(tag_id: int, now: datetime) -> Select[Any]:
         .scalar_subquery()
     )
     week = (
-        select(day, author.label("author"))
-        .where(status_tags.c.tag_id == tag_id, status_tags.c.status_id >= bounds[-1])
+        select(status_tags.c.tag_id, day, author.label("author"))
+        .where(status_tags.c.tag_id.in_(tag_ids), status_tags.c.status_id >= bounds[-1])
         .offset(0)  # keeps PostgreSQL from inlining it and looking each status up twice
         .subquery("week")
     )
     return select(
-        week.c.day, func.count(week.c.author), func.count(week.c.author.distinct())
-    ).group_by(week.c.day)
+        week.c.tag_id, week.c.day, func.count(week.c.author), func.count(week.c.author.distinct())
+    ).group_by(week.c.tag_id, week.c.day)
+
+
+async def with_histories(conn: AsyncConnection, rows: list[Row[Any]], now: datetime
+                         ) -> list[TagInfo]:
+    """The tags (rows of `tags`, in order) with their week of use: one statement."""
+    if not rows:
+        return []
+    history = (await conn.execute(histories_query([row.id for row in rows], now))).all()
+    counts: dict[tuple[int, int], tuple[int, int]] = {
+        (int(tag_id), int(day)): (int(uses), int(users)) for tag_id, day, uses, users in history
+    }
+    days = midnights(now)
+    return [
+        TagInfo(row, [
+            DayUse(midnight, *counts.get((row.id, n), (0, 0))) for n, midnight in enumerate(days)
+        ])
+        for row in rows
+    ]
 
 
 async def get_tag(conn: AsyncConnection, raw_name: str) -> TagInfo | None:
@@ -203,12 +223,5 @@ async def get_tag(conn: AsyncConnection, raw_name: str) -> TagInfo | None:
     row = (await conn.execute(select(tags).where(tags.c.name_lower == name))).first()
     if row is None:
         return None
-    now = utcnow()
-    counts = {
-        int(day): (int(uses), int(accounts))
-        for day, uses, accounts in (await conn.execute(history_query(row.id, now))).all()
-    }
-    history = [
-        DayUse(midnight, *counts.get(n, (0, 0))) for n, midnight in enumerate(_midnights(now))
-    ]
-    return TagInfo(row, history)
+    (info,) = await with_histories(conn, [row], utcnow())
+    return info

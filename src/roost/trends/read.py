@@ -13,25 +13,20 @@ Paging is Mastodon's: `offset` and `limit` over that filtered list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, select
 
 from roost.cache.computed import ComputedValue
 from roost.clock import utcnow
 from roost.db.tables import (
-    VISIBILITY_PUBLIC,
-    VISIBILITY_UNLISTED,
     accounts,
-    status_tags,
     statuses,
     tags,
 )
-from roost.ids import compose_id
 from roost.statuses.queries import StatusView, hydrate
 from roost.statuses.visibility import not_muted_by, visible_to
-from roost.timelines.tag import HISTORY_DAYS, DayUse, TagInfo
+from roost.timelines.tag import TagInfo, with_histories
 from roost.trends.scores import eligible, trending_statuses, trending_tags
 
 if TYPE_CHECKING:
@@ -100,37 +95,6 @@ async def trending_status_page(roost: Roost, viewer_id: int | None, window: Wind
 # --- tags ---------------------------------------------------------------------------------
 
 
-def _midnights(now: datetime) -> list[datetime]:
-    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return [today - timedelta(days=n) for n in range(HISTORY_DAYS)]
-
-
-def histories_query(tag_ids: list[int], now: datetime) -> Select[Any]:
-    """timelines.tag.history_query for several tags in one grouped statement."""
-    bounds = [compose_id(int(day.timestamp() * 1000), 0, 0, 0) for day in _midnights(now)]
-    day = case(
-        *[(status_tags.c.status_id >= bound, n) for n, bound in enumerate(bounds)],
-        else_=HISTORY_DAYS,
-    ).label("day")
-    author = (
-        select(statuses.c.account_id)
-        .where(
-            statuses.c.id == status_tags.c.status_id,
-            statuses.c.visibility.in_((VISIBILITY_PUBLIC, VISIBILITY_UNLISTED)),
-        )
-        .scalar_subquery()
-    )
-    week = (
-        select(status_tags.c.tag_id, day, author.label("author"))
-        .where(status_tags.c.tag_id.in_(tag_ids), status_tags.c.status_id >= bounds[-1])
-        .offset(0)
-        .subquery("week")
-    )
-    return select(
-        week.c.tag_id, week.c.day, func.count(week.c.author), func.count(week.c.author.distinct())
-    ).group_by(week.c.tag_id, week.c.day)
-
-
 async def trending_tag_infos(roost: Roost, window: Window) -> list[TagInfo]:
     """The page of trending tags with their week of history (two statements after
     the cached list)."""
@@ -138,19 +102,7 @@ async def trending_tag_infos(roost: Roost, window: Window) -> list[TagInfo]:
     page = ranked[window.offset: window.offset + window.limit]
     if not page:
         return []
-    now = utcnow()
     async with roost.db.read() as conn:
         rows = {row.id: row
                 for row in (await conn.execute(select(tags).where(tags.c.id.in_(page))))}
-        history = (await conn.execute(histories_query(page, now))).all()
-    counts: dict[tuple[int, int], tuple[int, int]] = {
-        (int(tag_id), int(day)): (int(uses), int(users)) for tag_id, day, uses, users in history
-    }
-    days = _midnights(now)
-    return [
-        TagInfo(rows[tag_id], [
-            DayUse(midnight, *counts.get((tag_id, n), (0, 0))) for n, midnight in enumerate(days)
-        ])
-        for tag_id in page
-        if tag_id in rows
-    ]
+        return await with_histories(conn, [rows[t] for t in page if t in rows], utcnow())
