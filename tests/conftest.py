@@ -3,7 +3,6 @@ default (SQLite) and PostgreSQL, so each test runs on both."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from roost.config import load_settings
 from roost.context import Roost
 from roost.db.migrate import prepare_database
 from roost.events.context import IN_DISPATCHER
-from tests.support.events import WRITE_METHODS
+from tests.support.events import in_process_client
 from tests.support.server import CHEAP_PASSWORD_HASHING, RunningServer, start_server
 from tests.support.services import migrated_database, reachable_redis_url
 
@@ -59,18 +58,8 @@ async def app_roost(database_url: str, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture
 async def client(app_roost: tuple[Any, Roost]) -> AsyncIterator[httpx.AsyncClient]:
-    app, roost = app_roost
-
-    async def settle_after_writes(response: httpx.Response) -> None:
-        # What a write causes (counters, notifications) follows through the event log a
-        # moment later; tests read it right after, so wait for the dispatcher first.
-        if response.request.method in WRITE_METHODS and roost.dispatcher is not None:
-            async with asyncio.timeout(15):
-                await roost.dispatcher.settle()
-
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://roost.test",
-                                 event_hooks={"response": [settle_after_writes]}) as http:
+    app, _roost = app_roost
+    async with in_process_client(app) as http:
         yield http
 
 

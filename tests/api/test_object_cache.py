@@ -30,7 +30,7 @@ from roost.db.migrate import prepare_database, upgrade
 from roost.observability.metrics import cache_hits
 from roost.resilience.breaker import CircuitBreaker
 from tests.support.api import User, follow, post_status, register_app, sign_up
-from tests.support.events import WRITE_METHODS
+from tests.support.events import in_process_client
 from tests.support.server import CHEAP_PASSWORD_HASHING, free_port
 from tests.support.services import fresh_postgres_database
 
@@ -62,19 +62,8 @@ async def _running(tmp_path: Path, env: dict[str, str]) -> AsyncIterator[
     upgrade(settings.database_url)
     prepare_database(settings)
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        roost: Roost = app.state.roost
-
-        async def settle(response: httpx.Response) -> None:
-            # Counters follow a write through the event log: wait for the consumers.
-            if response.request.method in WRITE_METHODS and roost.dispatcher is not None:
-                async with asyncio.timeout(15):
-                    await roost.dispatcher.settle()
-
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://roost.test",
-                                     event_hooks={"response": [settle]}) as http:
-            yield http, roost
+    async with app.router.lifespan_context(app), in_process_client(app) as http:
+        yield http, app.state.roost
 
 
 def _hits() -> float:

@@ -8,7 +8,6 @@ lists in a real Redis under a key prefix of this module's own.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from roost.ids import compose_id
 from roost.trends import scores
 from roost.trends.read import TRENDING_STATUSES, TRENDING_TAGS
 from tests.support.api import App, User, post_status, register_app, sign_up
-from tests.support.events import WRITE_METHODS
+from tests.support.events import in_process_client
 from tests.support.server import CHEAP_PASSWORD_HASHING
 from tests.support.services import fresh_postgres_database
 
@@ -95,15 +94,7 @@ async def stack(trends_database: tuple[Path, str], reachable_redis: str
         async with app.router.lifespan_context(app):
             roost: Roost = app.state.roost
 
-            async def settle_after_writes(response: httpx.Response) -> None:
-                if response.request.method in WRITE_METHODS and roost.dispatcher is not None:
-                    async with asyncio.timeout(15):
-                        await roost.dispatcher.settle()
-
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://roost.test",
-                event_hooks={"response": [settle_after_writes]},
-            ) as http:
+            async with in_process_client(app) as http:
                 client_app = await register_app(http)
                 fans = [await sign_up(http, client_app) for _ in range(FANS)]
                 yield Stack(http, roost, client_app, fans)

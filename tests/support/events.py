@@ -9,10 +9,14 @@ event to its consumers. The test clients do it by themselves after every write
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import psycopg
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -220,3 +224,20 @@ async def settle_nats(database_url: str, nats_url: str, stream: str, *,
         if time.monotonic() > deadline:
             raise AssertionError(f"{backlog} events not through the NATS log after {within} s")
         await asyncio.sleep(POLL_SECONDS * 4)
+
+
+@asynccontextmanager
+async def in_process_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app in this process (started with its lifespan) that
+    waits, after each write, until the app's dispatcher has handled its events."""
+    roost = app.state.roost
+
+    async def settle_after_writes(response: httpx.Response) -> None:
+        if response.request.method in WRITE_METHODS and roost.dispatcher is not None:
+            async with asyncio.timeout(15):
+                await roost.dispatcher.settle()
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://roost.test",
+                                 event_hooks={"response": [settle_after_writes]}) as http:
+        yield http
