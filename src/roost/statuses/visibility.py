@@ -19,7 +19,17 @@ of the muter's home, public and tag timelines and notifications (`not_muted_by`)
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, and_, exists, false, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    false,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.sql.selectable import Alias
 
 from roost.clock import utcnow
@@ -60,12 +70,15 @@ def blocked_between(viewer_id: Viewer, account_id: AccountColumn) -> ColumnEleme
 
 
 def muted_by(viewer_id: Viewer, account_id: AccountColumn) -> ColumnElement[bool]:
-    """True when the viewer has a mute on the account that has not expired."""
+    """True when the viewer has a mute on the account that has not expired. "Now" is
+    taken when the statement runs, so a statement built once and run many times
+    (timelines.home_read's hybrid) stays right."""
+    now = bindparam("mute_now", callable_=utcnow, type_=mutes.c.expires_at.type, unique=True)
     return exists(
         select(mutes.c.id).where(
             mutes.c.account_id == viewer_id,
             mutes.c.target_account_id == account_id,
-            or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > utcnow()),
+            or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > now),
         )
     )
 
