@@ -576,6 +576,14 @@ async def test_authors_with_many_followers_are_merged_in_at_read_time(
             expected = await pulled_home(stack.env, int(fan_a.id), Page(**params))
             assert await _home(session, fan_a, **params) == expected, params
 
+        # A mute that ends: the merged statuses are hidden while it lasts and back once
+        # it has ended, though the hybrid's statement was built before (its "now" is
+        # taken when it runs).
+        await session.act(reader, f"/api/v1/accounts/{star.id}/mute", duration="1")
+        assert not set(loud) & set(await _home(session, reader, limit=40))
+        await asyncio.sleep(1.2)
+        assert loud[-1] in await _home(session, reader, limit=40)
+
 
 # --- what a page costs -----------------------------------------------------------------
 
