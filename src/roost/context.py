@@ -12,6 +12,7 @@ from roost.db.engine import Database
 from roost.ids import IdGenerator
 
 if TYPE_CHECKING:
+    from roost.cache.computed import ComputedState
     from roost.events.dispatcher import Dispatcher
     from roost.resilience.breaker import CircuitBreaker
     from roost.streaming.bus import Bus
@@ -36,3 +37,5 @@ class Roost:
     redis_breaker: CircuitBreaker | None = None
     # The streaming pub/sub (streaming.bus.bus_of makes it on first use).
     streaming_bus: Bus | None = None
+    # This process's copies and locks of computed values (cache.computed).
+    computed_values: ComputedState | None = None

@@ -36,7 +36,6 @@ import os
 import random
 import secrets
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -116,24 +115,18 @@ class Entry:
 
 
 @dataclass
-class _Local:
-    """One process's state of the computed values of one Roost."""
+class ComputedState:
+    """One process's state of the computed values (kept on its Roost)."""
 
     entries: dict[str, Entry] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     flights: dict[str, asyncio.Future[tuple[Any, bool]]] = field(default_factory=dict)
 
 
-_LOCALS: dict[int, _Local] = {}
-
-
-def _local_of(roost: Roost) -> _Local:
-    key = id(roost)
-    local = _LOCALS.get(key)
-    if local is None:
-        local = _LOCALS[key] = _Local()
-        weakref.finalize(roost, _LOCALS.pop, key, None)
-    return local
+def _local_of(roost: Roost) -> ComputedState:
+    if roost.computed_values is None:
+        roost.computed_values = ComputedState()
+    return roost.computed_values
 
 
 def _identity(value: Any) -> Any:

@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.cache import keys as cache_keys
 from roost.cache.keys import Kind
-from roost.cache.store import CacheStore, new_token
+from roost.cache.store import CacheStore, LocalStore, RedisStore, new_token
 from roost.db.engine import OBJECT_CACHE_KEY
 from roost.events.types import Event
 from roost.observability.metrics import cache_hits, cache_misses
+from roost.resilience.breaker import redis_breaker
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 
 class CachedRow(SimpleNamespace):
     """A row as read back from the cache: attribute access, like a SQLAlchemy Row."""
-
-    @property
-    def _mapping(self) -> dict[str, Any]:
-        return dict(vars(self))
 
 
 def _default(value: Any) -> Any:
@@ -158,9 +155,6 @@ def as_row(values: dict[str, Any] | None) -> CachedRow | None:
 def object_cache_for(roost: Roost, *, serves_reads: bool) -> ObjectCache | None:
     """The object cache ROOST_OBJECT_CACHE asks for. A process that serves no reads
     (a worker) still needs the shared one: its commits invalidate it."""
-    from roost.cache.store import LocalStore, RedisStore
-    from roost.resilience.breaker import redis_breaker
-
     settings = roost.settings
     mode = settings.object_cache
     if mode == "auto":

@@ -157,7 +157,8 @@ class RedisStore:
         return True
 
     async def flush(self) -> None:
-        """Deletes every cached object of this deployment (`roost cache flush`)."""
+        """Deletes every cached object of this deployment (after too many missed
+        invalidations; tests empty the cache with it)."""
         batch: list[str] = []
         async for key in self.redis.scan_iter(match=self.prefix + "*", count=1000):
             batch.append(key)

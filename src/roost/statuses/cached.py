@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.accounts.queries import accounts_loader
 from roost.cache import keys
-from roost.cache.objects import CachedRow, CacheRead, Want, as_row, row_values
+from roost.cache.objects import CachedRow, CacheRead, Loader, Want, as_row, row_values
 from roost.db.tables import blocks, follows, status_stats, statuses
 from roost.statuses.queries import StatusView, mentions_query, tags_query, viewer_flags_query
 from roost.statuses.visibility import may_see
@@ -34,8 +34,8 @@ def _by_status(rows: Iterable[Any]) -> dict[int, list[Any]]:
     return grouped
 
 
-def _status_loader(conn: AsyncConnection) -> Any:
-    async def load(ids: list[int]) -> Mapping[int, Any]:
+def _status_loader(conn: AsyncConnection) -> Loader:
+    async def load(ids: list[Any]) -> Mapping[Any, Any]:
         rows = (await conn.execute(select(statuses).where(statuses.c.id.in_(ids)))).all()
         found = [row.id for row in rows if row.reblog_of_id is None]
         mention_rows, tag_rows = {}, {}
@@ -54,8 +54,8 @@ def _status_loader(conn: AsyncConnection) -> Any:
     return load
 
 
-def _counts_loader(conn: AsyncConnection) -> Any:
-    async def load(ids: list[int]) -> Mapping[int, Any]:
+def _counts_loader(conn: AsyncConnection) -> Loader:
+    async def load(ids: list[Any]) -> Mapping[Any, Any]:
         query = select(status_stats).where(status_stats.c.status_id.in_(ids))
         return {
             row.status_id: [getattr(row, column) for column in COUNT_COLUMNS]
@@ -65,8 +65,8 @@ def _counts_loader(conn: AsyncConnection) -> Any:
     return load
 
 
-def _flags_loader(conn: AsyncConnection, viewer_id: int) -> Any:
-    async def load(ids: list[int]) -> Mapping[int, Any]:
+def _flags_loader(conn: AsyncConnection, viewer_id: int) -> Loader:
+    async def load(ids: list[Any]) -> Mapping[Any, Any]:
         flags: dict[int, list[str]] = {sid: [] for sid in ids}
         for status_id, flag in (await conn.execute(viewer_flags_query(viewer_id, ids))).all():
             flags[status_id].append(flag)
@@ -75,10 +75,10 @@ def _flags_loader(conn: AsyncConnection, viewer_id: int) -> Any:
     return load
 
 
-def _visibility_loader(conn: AsyncConnection, viewer_id: int) -> Any:
+def _visibility_loader(conn: AsyncConnection, viewer_id: int) -> Loader:
     """[follows the author, blocked either way] for each author, in one statement."""
 
-    async def load(ids: list[int]) -> Mapping[int, Any]:
+    async def load(ids: list[Any]) -> Mapping[Any, Any]:
         query = union_all(
             select(follows.c.target_account_id.label("other"), literal("follows").label("fact"))
             .where(follows.c.account_id == viewer_id, follows.c.target_account_id.in_(ids)),

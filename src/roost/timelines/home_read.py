@@ -104,8 +104,9 @@ def hybrid_statement(viewer_id: int, page: Page, dialect: str, authors: Authors
     """`home_query` limited to `authors`, as a statement made once per page shape and
     the parameters of this page."""
     bounds = {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id}
-    shape = (dialect, *(value is None for value in bounds.values()), authors)
-    statement = _HYBRID_STATEMENTS.get(shape)  # type: ignore[arg-type]
+    shape = (dialect, page.max_id is None, page.since_id is None, page.min_id is None,
+             authors)
+    statement = _HYBRID_STATEMENTS.get(shape)
     if statement is None:
         def bound(name: str, value: int | None) -> Any:
             return None if value is None else bindparam(f"page_{name}", type_=IdType)
@@ -114,7 +115,7 @@ def hybrid_statement(viewer_id: int, page: Page, dialect: str, authors: Authors
                         **{name: bound(name, value) for name, value in bounds.items()})
         viewer = bindparam("viewer_id", type_=IdType)
         statement = home_query(viewer, template, dialect, authors)  # type: ignore[arg-type]
-        _HYBRID_STATEMENTS[shape] = statement  # type: ignore[index]
+        _HYBRID_STATEMENTS[shape] = statement
     parameters: dict[str, Any] = {"viewer_id": viewer_id, "page_limit": page.limit}
     parameters.update({f"page_{name}": value for name, value in bounds.items()
                        if value is not None})
