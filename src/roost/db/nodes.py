@@ -18,6 +18,7 @@ from sqlalchemy import and_, update
 
 from roost.db.engine import Database
 from roost.db.tables import id_nodes
+from roost.events.context import IN_DISPATCHER
 from roost.ids import NODE_COUNT, now_ms
 
 LEASE_MS = 5 * 60 * 1000
@@ -71,6 +72,7 @@ class NodeLease:
         self._renewer = asyncio.create_task(self._renew_forever(), name="id-node-lease")
 
     async def _renew_forever(self) -> None:
+        IN_DISPATCHER.set(True)  # background work: its statements are not a request's
         while True:
             await asyncio.sleep(RENEW_EVERY_S)
             try:
