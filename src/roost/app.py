@@ -10,13 +10,17 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from roost import __version__
-from roost.api import health, oauth
+from roost.api import files, health, oauth
 from roost.api.errors import install_error_handlers
 from roost.api.mastodon import accounts, apps, instance, statuses, timelines
 from roost.api.mastodon import interactions as interactions_api
 from roost.api.mastodon import markers as markers_api
+from roost.api.mastodon import media as media_api
+from roost.api.mastodon import niceties as niceties_api
 from roost.api.mastodon import notifications as notifications_api
 from roost.api.mastodon import relationships as relationships_api
+from roost.api.mastodon import search as search_api
+from roost.api.mastodon import streaming as streaming_api
 from roost.api.mastodon import tags as tags_api
 from roost.api.mastodon import trends as trends_api
 from roost.api.responses import JSONResponse
@@ -95,6 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(markers_api.router)
     app.include_router(tags_api.router)
     app.include_router(trends_api.router)
+    app.include_router(media_api.router)
+    app.include_router(search_api.router)
+    app.include_router(streaming_api.router)
+    app.include_router(niceties_api.router)
+    app.include_router(files.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if limiter is not None:
         # Inside ObservabilityMiddleware (added after, so outermost): a 429 is logged too.
