@@ -20,8 +20,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# masto.js for tests/clients/test_masto_js.py, reinstalled only when its lock file
+# changes; without npm the step is skipped (the tests then skip, or fail under CI).
+MASTO_JS := tests/clients/masto_js
+$(MASTO_JS)/node_modules/.installed: $(MASTO_JS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(MASTO_JS) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: skipping masto.js (tests/clients/test_masto_js.py)"; fi
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(MASTO_JS)/node_modules/.installed
 
 run: install
 	$(BIN)/roost serve --host $(HOST) --port $(PORT)
@@ -39,4 +47,4 @@ typecheck: install-dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(MASTO_JS)/node_modules
