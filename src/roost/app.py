@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from roost import __version__
 from roost.api import files, health, oauth
@@ -36,8 +34,7 @@ from roost.observability.middleware import ObservabilityMiddleware
 from roost.redis_client import shared_client
 from roost.resilience.ratelimit import RateLimitMiddleware, RateLimitRules, build_limiter
 from roost.security import passwords
-
-STATIC_DIR = Path(__file__).parent / "web" / "static"
+from roost.web import assets
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -104,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(streaming_api.router)
     app.include_router(niceties_api.router)
     app.include_router(files.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(assets.router)
     if limiter is not None:
         # Inside ObservabilityMiddleware (added after, so outermost): a 429 is logged too.
         app.add_middleware(

@@ -28,9 +28,11 @@ from roost.errors import ApiError
 from roost.oauth import operations as oauth
 from roost.oauth.scopes import ALL_SCOPES, InvalidScope, parse_scopes, subset_of
 from roost.security.tokens import matches, sign
+from roost.web.assets import static_url
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "web" / "templates")
+templates.env.globals["static_url"] = static_url  # hashed asset links (web/assets.py)
 FORM_LIFETIME_S = 30 * 60
 
 
