@@ -29,6 +29,7 @@ from roost.db.engine import Database
 from roost.db.nodes import NodeLease
 from roost.events import backends, consumer
 from roost.ids import IdGenerator
+from roost.media import storage as media_storage
 from roost.observability.logging import configure_logging
 from roost.observability.middleware import ObservabilityMiddleware
 from roost.redis_client import shared_client
@@ -40,6 +41,9 @@ from roost.web import assets
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     passwords.configure(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+    # Entities render media URLs without the settings at hand (like password hashing,
+    # one value per process).
+    media_storage.configure(settings)
     limiter = (
         build_limiter(settings.redis_url, settings.rate_limit_key_prefix)
         if settings.rate_limits

@@ -1,5 +1,5 @@
 """The `roost` command: serve, migrate, createuser, seed, bench, worker, events, stats,
-search."""
+search, media."""
 
 from __future__ import annotations
 
@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     from roost.events import cli as events_command
     from roost.events import worker as worker_command
     from roost.loadtest import command as bench_command
+    from roost.media import cli as media_command
     from roost.search import cli as search_command
     from roost.seed import command as seed_command
 
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search_command.add_arguments(
         commands.add_parser("search", help="the status search index: reindex")
+    )
+    media_command.add_arguments(
+        commands.add_parser("media", help="media attachments: prune unattached uploads")
     )
     return parser
 
@@ -197,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         from roost.search import cli as search_command
 
         return search_command.run(args, settings)
+    if args.command == "media":
+        from roost.media import cli as media_command
+
+        return media_command.run(args, settings)
     return asyncio.run(_create_user(args, settings))
 
 

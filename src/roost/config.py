@@ -73,6 +73,9 @@ class Settings:
     # and lives this many days after its owner last read it (no fan-out after that).
     home_timeline_size: int = 800
     active_days: int = 7
+    # Streaming connections (docs/streaming.md) send a heartbeat after this long
+    # without a message: an SSE `:thump` comment line.
+    streaming_heartbeat_ms: int = 15_000
     # Authors followed by more accounts than this are not fanned out: their statuses
     # are merged into home pages when they are read (timelines/fanout.py).
     fanout_max_followers: int = 10_000
@@ -83,6 +86,13 @@ class Settings:
     object_cache: str = "auto"
     # How many processes `roost serve` started (it sets ROOST_SERVE_PROCESSES itself).
     serve_processes: int = 1
+    # Media (roost.media, docs/media.md): where clients fetch stored files (a CDN or
+    # nginx; unset: this server's /media), the upload limits, and the size above which
+    # POST /api/v2/media answers 202 and processes the file off the request path.
+    media_url: str | None = None
+    media_max_image_bytes: int = 16 * 1024 * 1024
+    media_max_image_pixels: int = 50_000_000
+    media_async_bytes: int = 2 * 1024 * 1024
 
     @property
     def is_sqlite(self) -> bool:
@@ -268,6 +278,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "ROOST_HOME_TIMELINE_SIZE", env.get("ROOST_HOME_TIMELINE_SIZE"), 800, maximum=10_000
         ),
         active_days=_positive("ROOST_ACTIVE_DAYS", env.get("ROOST_ACTIVE_DAYS"), 7, maximum=365),
+        streaming_heartbeat_ms=_positive(
+            "ROOST_STREAMING_HEARTBEAT_MS", env.get("ROOST_STREAMING_HEARTBEAT_MS"), 15_000,
+            minimum=50, maximum=300_000,
+        ),
         fanout_max_followers=_positive(
             "ROOST_FANOUT_MAX_FOLLOWERS", env.get("ROOST_FANOUT_MAX_FOLLOWERS"), 10_000
         ),
@@ -277,6 +291,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         object_cache=_object_cache(env),
         serve_processes=_positive(
             "ROOST_SERVE_PROCESSES", env.get("ROOST_SERVE_PROCESSES"), 1, maximum=1024
+        ),
+        media_url=_http_url("ROOST_MEDIA_URL", env.get("ROOST_MEDIA_URL")).rstrip("/") or None,
+        media_max_image_bytes=_positive(
+            "ROOST_MEDIA_MAX_IMAGE_BYTES", env.get("ROOST_MEDIA_MAX_IMAGE_BYTES"),
+            16 * 1024 * 1024, maximum=256 * 1024 * 1024,
+        ),
+        media_max_image_pixels=_positive(
+            "ROOST_MEDIA_MAX_IMAGE_PIXELS", env.get("ROOST_MEDIA_MAX_IMAGE_PIXELS"), 50_000_000,
+            maximum=100_000_000,
+        ),
+        media_async_bytes=_positive(
+            "ROOST_MEDIA_ASYNC_BYTES", env.get("ROOST_MEDIA_ASYNC_BYTES"), 2 * 1024 * 1024,
         ),
     )
 

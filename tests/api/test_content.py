@@ -339,7 +339,8 @@ async def test_timeline_reads_are_constant(
             assert len(reply.json()) == limit
             counts.append(count_statements.count)
         assert counts[0] == counts[1], f"{url}: {counts}\n{count_statements.report()}"
-        assert counts[1] <= 10, count_statements.report()
+        # (11 since media attachments joined hydration: one statement per page)
+        assert counts[1] <= 11, count_statements.report()
 
 
 # --- edits ----------------------------------------------------------------------------

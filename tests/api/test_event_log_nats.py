@@ -430,7 +430,11 @@ async def test_serve_runs_the_relay_and_the_consumers_itself(
     try:
         await stack.burst(seed=5, url=server.url).run(40)
         async with httpx.AsyncClient(base_url=server.url) as http:  # for the search index
-            await post_status(http, stack.users[0], "a post among the likes")
+            posted = await post_status(http, stack.users[0], "a post among the likes")
+            # status.deleted, for the media consumer (it frees a deleted status's media)
+            deleted = await http.delete(f"/api/v1/statuses/{posted['id']}",
+                                        headers=stack.users[0].headers)
+            assert deleted.status_code == 200, deleted.text
         await settle(stack, stream, workers)
         await assert_consistent(stack, workers)
         async with httpx.AsyncClient(base_url=server.url) as http:

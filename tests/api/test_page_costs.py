@@ -51,33 +51,33 @@ MAX_ROUND_TRIPS = {"cold": 9, "warm": 5}
 # pinned); SQLite adds its two BEGINs (the token's read and the page's).
 # - On the database path: the token, what the endpoint reads first (as commented),
 #   then hydration: the statuses, the originals of boosts (when the page has some),
-#   authors, mentions, tags, the viewer's flags.
+#   authors, mentions, tags, media attachments, the viewer's flags.
 # - Through the cache, cold: the token, what the endpoint reads first, then each kind
-#   of object missed in one statement: statuses, their mentions, tags and counters
-#   (and the same four for the originals of boosts), authors, flags, follows and
+#   of object missed in one statement: statuses, their mentions, tags, media and
+#   counters (and the same five for the originals of boosts), authors, flags, follows and
 #   blocks. Warm: only the token and the page's keys (and a tag's id).
 SQLITE_BEGINS = 2
 MAX_STATEMENTS: dict[str, dict[str, int]] = {
     "database": {
-        "account_statuses": 9,  # token, account, page ids + hydration 6 (with boosts)
-        "notifications": 8,  # token, notifications, their accounts + hydration 5
-        "public": 7,  # token, page ids + hydration 5 (no boosts)
-        "public_local": 7,
-        "tag": 8,  # token, the tags' ids, page ids + hydration 5
-        "home": 9,  # token, authors not fanned out, boost links + hydration 6
-        "favourites": 7,  # token, favourites rows + hydration 5
-        "bookmarks": 7,
+        "account_statuses": 10,  # token, account, page ids + hydration 7 (with boosts)
+        "notifications": 9,  # token, notifications, their accounts + hydration 6
+        "public": 8,  # token, page ids + hydration 6 (no boosts)
+        "public_local": 8,
+        "tag": 9,  # token, the tags' ids, page ids + hydration 6
+        "home": 10,  # token, authors not fanned out, boost links + hydration 7
+        "favourites": 8,  # token, favourites rows + hydration 6
+        "bookmarks": 8,
         "followers": 4,  # token, account, follows rows, their accounts
     },
     "cache cold": {
-        "account_statuses": 14,  # token, account, page ids + statuses 4, originals 4, 3
-        "notifications": 10,  # token, notifications, their accounts + statuses 4, 3
-        "public": 9,  # token, page ids + statuses 4, authors + flags + visibility 3
-        "public_local": 9,
-        "tag": 10,
-        "home": 14,
-        "favourites": 9,
-        "bookmarks": 9,
+        "account_statuses": 16,  # token, account, page ids + statuses 5, originals 5, 3
+        "notifications": 11,  # token, notifications, their accounts + statuses 5, 3
+        "public": 10,  # token, page ids + statuses 5, authors + flags + visibility 3
+        "public_local": 10,
+        "tag": 11,
+        "home": 16,
+        "favourites": 10,
+        "bookmarks": 10,
         "followers": 4,
     },
     "cache warm": {

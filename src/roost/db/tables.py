@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -72,7 +73,19 @@ accounts = Table(
     Column("avatar_path", String(300), nullable=True),
     Column("header_path", String(300), nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Whether a stored file is still someone's avatar or header (roost.media.storage).
+    Index("ix_accounts_avatar_path", "avatar_path",
+          postgresql_where=text("avatar_path IS NOT NULL"),
+          sqlite_where=text("avatar_path IS NOT NULL")),
+    Index("ix_accounts_header_path", "header_path",
+          postgresql_where=text("header_path IS NOT NULL"),
+          sqlite_where=text("header_path IS NOT NULL")),
 )
+
+# Account search (roost.search.accounts) reads username_lower and lower(display_name)
+# as ranges in byte order, and hashtag search tags.name_lower: migration 0009 adds the
+# indexes for it, which differ per database (COLLATE "C" on PostgreSQL, an expression
+# index on SQLite), so they are not declared here (docs/search.md).
 
 account_stats = Table(
     "account_stats",
@@ -504,6 +517,47 @@ trend_status_candidates = Table(
            primary_key=True, autoincrement=False),
     Column("last_interaction_at", UTCDateTime, nullable=False),
     Index("ix_trend_status_candidates_last_interaction_at", "last_interaction_at"),
+)
+
+# --- media attachments (roost.media; docs/media.md) -------------------------------------
+
+MEDIA_PROCESSING = 0
+MEDIA_READY = 1
+MEDIA_FAILED = 2
+
+media_attachments = Table(
+    "media_attachments",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=False),
+    Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # No foreign key: deleting a status leaves its rows for the media consumer, which
+    # removes them with their files (status.deleted; roost.media.consumer).
+    Column("status_id", IdType, nullable=True),
+    # Its place among the status's attachments, in the order media_ids[] gave them.
+    Column("position", SmallInteger, nullable=False, server_default="0"),
+    Column("type", String(10), nullable=False, server_default="image"),
+    # Stored names (roost.media.storage): the original as uploaded while processing,
+    # then the processed original; the preview once processed.
+    Column("file_name", String(100), nullable=False),
+    Column("preview_file_name", String(100), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("focus_x", Float, nullable=False, server_default="0"),
+    Column("focus_y", Float, nullable=False, server_default="0"),
+    Column("meta", JSON, nullable=True),
+    Column("blurhash", String(100), nullable=True),
+    Column("state", SmallInteger, nullable=False, server_default="1"),
+    Column("error", String(300), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    # A status's attachments, in order (hydration).
+    Index("ix_media_attachments_status_id", "status_id",
+          postgresql_where=text("status_id IS NOT NULL"),
+          sqlite_where=text("status_id IS NOT NULL")),
+    # The clean-up of uploads never attached (roost.media.prune).
+    Index("ix_media_attachments_created_at", "created_at",
+          postgresql_where=text("status_id IS NULL"), sqlite_where=text("status_id IS NULL")),
+    # Whether a stored file is still referenced (roost.media.storage.unreferenced).
+    Index("ix_media_attachments_file_name", "file_name"),
+    Index("ix_media_attachments_preview_file_name", "preview_file_name"),
 )
 
 # --- the search index (roost.search; docs/search.md) --------------------------------------

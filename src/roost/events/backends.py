@@ -31,6 +31,18 @@ def build(roost: Roost, consumers: list[Consumer], *, relay: bool = True) -> lis
     """The services that move events to `consumers` on the configured log; with
     `relay`, also the one that moves outbox events onto a broker (if there is one)."""
     consumers = [c for c in consumers if c.enabled(roost.settings)]
+    chores = _chores(roost, consumers)
+    return _event_services(roost, consumers, relay=relay) + chores
+
+
+def _chores(roost: Roost, consumers: list[Consumer]) -> list[Service]:
+    """Periodic work that runs where its consumer runs (the media clean-up)."""
+    from roost.media.prune import MediaPruner
+
+    return [MediaPruner(roost)] if any(c.name == "media" for c in consumers) else []
+
+
+def _event_services(roost: Roost, consumers: list[Consumer], *, relay: bool) -> list[Service]:
     log = roost.settings.event_log
     if log == "outbox":
         dispatcher = Dispatcher(roost, consumers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from roost.analytics.consumer import ANALYTICS
 from roost.counters.consumer import COUNTERS
 from roost.events.consumer import Consumer
+from roost.media.consumer import MEDIA
 from roost.notifications.consumer import NOTIFICATIONS
 from roost.search.consumer import SEARCH_INDEX
 from roost.streaming.consumer import STREAMING_PUSH
@@ -19,4 +20,5 @@ CONSUMERS: tuple[Consumer, ...] = (
     ANALYTICS,
     SEARCH_INDEX,
     STREAMING_PUSH,
+    MEDIA,
 )

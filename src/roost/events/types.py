@@ -179,6 +179,15 @@ class NotificationCreated(Event):
     notification_type: str = ""
 
 
+@dataclass(frozen=True)
+class MediaUploaded(Event):
+    """An upload stored as it came, to be processed off the request path (the 202 of
+    POST /api/v2/media; roost.media.consumer)."""
+
+    TYPE = "media.uploaded"
+    media_id: int = 0
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -201,6 +210,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Muted,
         Unmuted,
         NotificationCreated,
+        MediaUploaded,
     )
 }
 

@@ -21,6 +21,7 @@ from roost.accounts.queries import accounts_loader
 from roost.cache import keys
 from roost.cache.objects import CachedRow, CacheRead, Loader, Want, as_row, row_values
 from roost.db.tables import blocks, follows, status_stats, statuses
+from roost.media.queries import attachments_by_status
 from roost.statuses.queries import StatusView, mentions_query, tags_query, viewer_flags_query
 from roost.statuses.visibility import may_see
 
@@ -39,14 +40,17 @@ def _status_loader(conn: AsyncConnection) -> Loader:
         rows = (await conn.execute(select(statuses).where(statuses.c.id.in_(ids)))).all()
         found = [row.id for row in rows if row.reblog_of_id is None]
         mention_rows, tag_rows = {}, {}
+        media: dict[int, list[dict[str, Any]]] = {}
         if found:
             mention_rows = _by_status((await conn.execute(mentions_query(found))).all())
             tag_rows = _by_status((await conn.execute(tags_query(found))).all())
+            media = await attachments_by_status(conn, found)
         return {
             row.id: {
                 **row_values(row),
                 "mentions": [[m.id, m.username] for m in mention_rows.get(row.id, ())],
                 "tags": [t.name for t in tag_rows.get(row.id, ())],
+                "media": media.get(row.id, []),
             }
             for row in rows
         }
@@ -160,6 +164,7 @@ async def hydrate_cached(
             mentions=tuple(CachedRow(id=m[0], username=m[1]) for m in row.mentions),
             tags=tuple(CachedRow(name=name) for name in row.tags),
             flags=frozenset(flags.get(row.id) or ()),
+            media=tuple(getattr(row, "media", None) or ()),
         )
 
     result = []

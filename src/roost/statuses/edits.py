@@ -28,6 +28,7 @@ from roost.errors import not_found
 from roost.events import types as ev
 from roost.events.outbox import emit
 from roost.ids import IdGenerator, datetime_of, shard_of
+from roost.media import operations as media_operations
 from roost.statuses import content as status_content
 from roost.statuses.operations import StatusDraft, check_draft
 
@@ -40,6 +41,8 @@ class Edit:
     spoiler_text: str = ""
     sensitive: bool = False
     language: str | None = None
+    # The new attachments in order; None keeps them (media_ids[] not sent).
+    media_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,16 +88,23 @@ async def edit_status(
         raise not_found()
     language = edit.language if edit.language is not None else current.language
     sensitive = edit.sensitive or bool(edit.spoiler_text)
+    media_ids = edit.media_ids
+    if media_ids is None and not edit.text.strip():
+        media_ids = tuple(await media_operations.attached_ids(conn, status_id))
     check_draft(
         StatusDraft(
             text=edit.text,
             visibility=current.visibility,
             spoiler_text=edit.spoiler_text,
             language=language,
+            media_ids=media_ids or (),
         ),
         max_chars,
     )
-    unchanged = (
+    media_changed = edit.media_ids is not None and await media_operations.replace(
+        conn, account_id, status_id, edit.media_ids
+    )
+    unchanged = not media_changed and (
         edit.text == current.text
         and edit.spoiler_text == current.spoiler_text
         and sensitive == bool(current.sensitive)

@@ -21,6 +21,7 @@ from roost.errors import ApiError, not_found
 from roost.events import types as ev
 from roost.events.outbox import emit
 from roost.ids import IdGenerator, shard_of
+from roost.media import operations as media_operations
 from roost.statuses import content as status_content
 from roost.statuses import interactions
 from roost.statuses.visibility import visible_to
@@ -40,10 +41,13 @@ class StatusDraft:
     language: str | None = None
     in_reply_to_id: int | None = None
     application_id: int | None = None
+    # The poster's uploads to attach, in order (media.operations.attach checks them).
+    media_ids: tuple[int, ...] = ()
 
 
 def check_draft(draft: StatusDraft, max_chars: int) -> None:
-    if not draft.text.strip():
+    # A status with media may have no text, as in Mastodon.
+    if not draft.text.strip() and not draft.media_ids:
         raise ApiError(422, "Validation failed: Text can't be blank")
     # Mastodon counts the content warning against the same limit as the text.
     if len(draft.text) + len(draft.spoiler_text) > max_chars:
@@ -130,6 +134,8 @@ async def create_status(
         )
     )
     await conn.execute(insert(status_stats).values(status_id=status_id))
+    if draft.media_ids:
+        await media_operations.attach(conn, author_id, status_id, draft.media_ids)
     # Mentioned accounts can see the status (visible_to); notify() skips blocks.
     mentioned = await status_content.store(conn, status_id, content)
     await emit(
@@ -142,9 +148,12 @@ async def create_status(
 
 
 async def delete_status(
-    conn: AsyncConnection, ids: IdGenerator, account_id: int, status_id: int
+    conn: AsyncConnection, ids: IdGenerator, account_id: int, status_id: int,
+    *, keep_media_for_redraft: bool = False,
 ) -> Row[Any]:
-    """Deletes the viewer's own status; anything else is a 404."""
+    """Deletes the viewer's own status; anything else is a 404. Its media are freed by
+    the media consumer, or with `keep_media_for_redraft` detached here, to be attached
+    again by the redrafted post (or pruned a day later), as Mastodon does."""
     row = (
         await conn.execute(
             delete(statuses)
@@ -154,6 +163,8 @@ async def delete_status(
     ).first()
     if row is None:
         raise not_found()
+    if keep_media_for_redraft:
+        await media_operations.detach_for_redraft(conn, row.id)
     if row.reblog_of_id is not None:  # deleting a boost is unreblogging
         await interactions.boost_removed(conn, ids, account_id, row.id, row.reblog_of_id)
     else:

@@ -28,6 +28,7 @@ from roost.db.tables import (
     statuses,
     tags,
 )
+from roost.media.queries import attachments_by_status
 from roost.paging import Page
 from roost.statuses.visibility import visible_to
 
@@ -53,6 +54,8 @@ class StatusView:
     tags: tuple[RowLike, ...] = ()
     # Which of "favourited", "reblogged", "bookmarked" hold for the viewer.
     flags: frozenset[str] = frozenset()
+    # Its media attachments in order, as media.queries.attachment_values dicts.
+    media: tuple[dict[str, Any], ...] = ()
 
 
 _STATUS_WITH_STATS = select(
@@ -111,8 +114,9 @@ async def hydrate(
     conn: AsyncConnection, status_ids: Sequence[int], viewer_id: int | None
 ) -> list[StatusView]:
     """The visible ones of `status_ids`, in the given order, with everything their
-    entities need, in at most six statements whatever their number: the statuses, the
-    statuses they boost, all their authors, mentions, tags, and the viewer's flags.
+    entities need, in at most seven statements whatever their number: the statuses, the
+    statuses they boost, all their authors, mentions, tags, media, and the viewer's
+    flags.
     A boost whose original the viewer may not see is dropped with it."""
     if not status_ids:
         return []
@@ -138,6 +142,7 @@ async def hydrate(
     content_ids = [sid for sid, row in everything.items() if row.reblog_of_id is None]
     mention_rows = _grouped((await conn.execute(mentions_query(content_ids))).all())
     tag_rows = _grouped((await conn.execute(tags_query(content_ids))).all())
+    media = await attachments_by_status(conn, content_ids)
     flags: dict[int, set[str]] = defaultdict(set)
     if viewer_id is not None:
         for status_id, flag in (
@@ -153,6 +158,7 @@ async def hydrate(
             mentions=mention_rows.get(row.id, ()),
             tags=tag_rows.get(row.id, ()),
             flags=frozenset(flags.get(row.id, ())),
+            media=tuple(media.get(row.id, ())),
         )
 
     result = []

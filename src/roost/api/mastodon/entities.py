@@ -9,16 +9,20 @@ from typing import Any
 from sqlalchemy.engine import Row
 
 from roost.clock import iso, iso_date
+from roost.db.tables import MEDIA_READY
 from roost.ids import datetime_of
+from roost.media import storage as media_storage
 from roost.social.queries import Relationship
 from roost.statuses.edits import Version
 from roost.statuses.html import hashtag_url, render_plain_text
 from roost.statuses.queries import StatusView
 from roost.statuses.visibility import VISIBILITY_NAMES
 from roost.timelines.tag import TagInfo
+from roost.web.assets import static_url
 
-MISSING_AVATAR = "/static/avatar-missing.png"
-MISSING_HEADER = "/static/header-missing.png"
+# Hashed, immutable URLs of the shipped defaults (roost.web.assets).
+MISSING_AVATAR = static_url("avatar-missing.png")
+MISSING_HEADER = static_url("header-missing.png")
 
 
 def _day_of_creation(account_id: int) -> str:
@@ -40,8 +44,14 @@ def _fields(raw: Any) -> list[dict[str, Any]]:
 
 
 def account(row: Row[Any], base: str) -> dict[str, Any]:
-    avatar = base + (f"/media/{row.avatar_path}" if row.avatar_path else MISSING_AVATAR)
-    header = base + (f"/media/{row.header_path}" if row.header_path else MISSING_HEADER)
+    avatar = (
+        media_storage.rendered_url(base, row.avatar_path) if row.avatar_path
+        else base + MISSING_AVATAR
+    )
+    header = (
+        media_storage.rendered_url(base, row.header_path) if row.header_path
+        else base + MISSING_HEADER
+    )
     return {
         "id": str(row.id),
         "username": row.username,
@@ -130,7 +140,7 @@ def status(
         ),
         "application": None,
         "account": account(author, base),
-        "media_attachments": [],
+        "media_attachments": [media_attachment(values, base) for values in view.media],
         "mentions": [mention(m, base) for m in view.mentions],
         "tags": [
             {"name": t.name, "url": hashtag_url(base, t.name)} for t in view.tags
@@ -152,6 +162,27 @@ def status(
     if with_source:
         entity["text"] = row.text
     return entity
+
+
+def media_attachment(values: Any, base: str) -> dict[str, Any]:
+    """MediaAttachment from a media_attachments row or media.queries' dict of one; a
+    file still processing has no URLs yet (url null, as Mastodon's 202)."""
+    get = values.get if isinstance(values, dict) else lambda name: getattr(values, name)
+    ready = get("state") == MEDIA_READY
+    url = media_storage.rendered_url(base, str(get("file_name"))) if ready else None
+    preview = get("preview_file_name")
+    return {
+        "id": str(get("id")),
+        "type": get("type"),
+        "url": url,
+        "preview_url": media_storage.rendered_url(base, preview) if ready and preview else None,
+        "remote_url": None,
+        "preview_remote_url": None,
+        "text_url": None,
+        "meta": get("meta") or {"focus": {"x": get("focus_x"), "y": get("focus_y")}},
+        "description": get("description"),
+        "blurhash": get("blurhash"),
+    }
 
 
 def relationship(rel: Relationship) -> dict[str, Any]:

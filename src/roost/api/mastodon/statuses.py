@@ -36,9 +36,18 @@ class StatusParams(Params):
     scheduled_at: str | None = None
 
 
+def _media_ids(raw: list[str] | None) -> tuple[int, ...]:
+    """media_ids[] as ids; one that cannot be an id is nobody's upload (a 422)."""
+    ids = []
+    for value in raw or ():
+        media_id = parse_id(value)
+        if media_id is None:
+            raise ApiError(422, f"Validation failed: Media {value[:32]} was not found")
+        ids.append(media_id)
+    return tuple(ids)
+
+
 def _unsupported(params: StatusParams) -> None:
-    if params.media_ids:
-        raise ApiError(422, "Validation failed: media attachments are not supported yet")
     if params.poll:
         raise ApiError(422, "Validation failed: polls are not supported yet")
     if params.scheduled_at:
@@ -81,6 +90,7 @@ async def create_status(
             language=language,
             in_reply_to_id=in_reply_to,
             application_id=viewer.token.application_id,
+            media_ids=_media_ids(params.media_ids),
         )
         status_id, _created = await status_ops.create_status(
             conn,
@@ -120,16 +130,23 @@ async def get_status(
     return entities.status(view, base_url(request), viewer_id=viewer_id)
 
 
+class DeleteParams(Params):
+    delete_media: bool = False
+
+
 @router.delete("/api/v1/statuses/{status_id}")
 async def delete_status(
     request: Request, status_id: str, viewer: Viewer = Depends(require("write:statuses"))
 ) -> dict[str, Any]:
     target = path_id(status_id)
+    # Mastodon keeps the media for "delete and redraft" unless delete_media is true.
+    params = await parse(request, DeleteParams)
     async with roost_of(request).db.write() as conn:
         view = await status_queries.get_status(conn, target, viewer.account_id)
         if view is None or view.account.id != viewer.account_id:
             raise not_found()
-        await status_ops.delete_status(conn, roost_of(request).ids, viewer.account_id, target)
+        await status_ops.delete_status(conn, roost_of(request).ids, viewer.account_id, target,
+                                       keep_media_for_redraft=not params.delete_media)
     # Mastodon answers with the deleted status and its source text ("delete and redraft").
     return entities.status(view, base_url(request), viewer_id=viewer.account_id, with_source=True)
 
@@ -182,8 +199,6 @@ async def edit_status(
     """Edits the viewer's own status (statuses/edits.py); anyone else's is a 404."""
     target = path_id(status_id)
     params = await parse(request, EditParams)
-    if params.media_ids:
-        raise ApiError(422, "Validation failed: media attachments are not supported yet")
     if params.poll:
         raise ApiError(422, "Validation failed: polls are not supported yet")
     roost = roost_of(request)
@@ -192,6 +207,7 @@ async def edit_status(
         spoiler_text=params.spoiler_text,
         sensitive=params.sensitive,
         language=params.language or None,
+        media_ids=None if params.media_ids is None else _media_ids(params.media_ids),
     )
     async with roost.db.write() as conn:
         await status_edits.edit_status(

@@ -1,0 +1,2 @@
+"""Media attachments: processing, content-addressed storage, uploads, attachment to
+statuses, and their clean-up (docs/media.md)."""

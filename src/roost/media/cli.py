@@ -1,0 +1,54 @@
+"""`roost media prune`: deletes uploads never attached to a status and older than a day,
+with the files nothing else uses (docs/media.md). The same clean-up runs every hour
+where the media consumer runs; this is for a one-off run or a cron job. Only the
+standard library at import: `roost --help` stays quick.
+
+Exit codes: 0 done; 1 the database failed; 2 a schema that is behind (`roost migrate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from roost.config import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="media_command", required=True, metavar="COMMAND")
+    commands.add_parser("prune", help="delete unattached uploads older than a day")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from roost.events.worker import CommandFailed, check_database, first_line
+
+    try:
+        check_database(settings)
+        removed = asyncio.run(_prune(settings))
+    except CommandFailed as exc:
+        return _fail(str(exc), exc.code)
+    except (SQLAlchemyError, OSError) as exc:
+        return _fail(f"database error: {first_line(exc)}", 1)
+    print(f"Pruned {removed:,} unattached upload{'' if removed == 1 else 's'}")
+    return 0
+
+
+async def _prune(settings: Settings) -> int:
+    from roost.db.engine import Database
+    from roost.media.prune import prune_all
+
+    db = Database(settings.database_url)
+    try:
+        return await prune_all(db, settings)
+    finally:
+        await db.dispose()
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"roost media: {message}", file=sys.stderr)
+    return code
