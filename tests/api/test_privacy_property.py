@@ -210,6 +210,13 @@ def read_urls(viewer: Member | None, members: list[Member], world: World) -> Ite
     yield "/api/v1/timelines/public?local=true&limit=40"
     for tag in TAGS:
         yield f"/api/v1/timelines/tag/{tag}?limit=40"
+    # Search: every generated status says "a post"; each member by exact username.
+    yield "/api/v2/search?q=post&limit=40"
+    yield "/api/v2/search?q=post&type=statuses&limit=40"
+    for member in members:
+        yield f"/api/v2/search?q={member.username}&type=accounts&limit=40"
+        if viewer is not None:
+            yield f"/api/v1/accounts/search?q={member.username}&limit=80"
     if viewer is not None:
         yield "/api/v1/timelines/home?limit=40"
         yield "/api/v1/notifications?limit=80"
@@ -217,7 +224,8 @@ def read_urls(viewer: Member | None, members: list[Member], world: World) -> Ite
         yield "/api/v1/bookmarks?limit=40"
 
 
-MUTE_FILTERED = ("/api/v1/timelines/", "/api/v1/notifications")
+MUTE_FILTERED = ("/api/v1/timelines/", "/api/v1/notifications", "/api/v2/search")
+SEARCHES = ("/api/v2/search", "/api/v1/accounts/search")
 
 
 def _statuses_in(body: Any) -> Iterator[dict[str, Any]]:
@@ -241,6 +249,11 @@ async def _check_viewer(http: httpx.AsyncClient, viewer: Member | None,
         assert reply.status_code < 500, f"{url}: {reply.status_code} {reply.text}"
         if reply.status_code != 200:
             continue
+        if viewer_id is not None and url.startswith(SEARCHES):
+            body = reply.json()
+            for account in body["accounts"] if isinstance(body, dict) else body:
+                assert not world.blocked(viewer_id, int(account["id"])), (
+                    f"viewer {viewer_id} found account {account['id']} across a block at {url}")
         for status in _statuses_in(reply.json()):
             status_id = int(status["id"])
             if status_id not in world.statuses:

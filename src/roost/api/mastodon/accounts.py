@@ -18,10 +18,13 @@ from roost.api.auth import Viewer, optional, require, require_app, viewer_accoun
 from roost.api.context import base_url, host_of, roost_of
 from roost.api.mastodon import entities
 from roost.api.mastodon.common import account_list, id_list, path_id, status_page
+from roost.api.mastodon.media import read_file_param
+from roost.api.mastodon.search import account_search
 from roost.api.pagination import page_from
 from roost.api.params import Params, parse, read_params
 from roost.api.responses import JSONResponse
 from roost.errors import ApiError, forbidden, not_found
+from roost.media import operations as media_ops
 from roost.oauth.operations import issue_token
 from roost.security.passwords import hash_password
 from roost.social import follow_requests
@@ -156,19 +159,31 @@ def _profile_changes(params: ProfileParams) -> dict[str, Any]:
 async def update_credentials(
     request: Request, viewer: Viewer = Depends(require("write:accounts"))
 ) -> dict[str, Any]:
-    raw = await read_params(request)
-    if "avatar" in raw or "header" in raw:
-        raise ApiError(422, "Validation failed: avatar and header uploads are not supported yet")
+    avatar_data = await read_file_param(request, "avatar", required=False, files_in_body=2)
+    header_data = await read_file_param(request, "header", required=False, files_in_body=2)
     changes = _profile_changes(await parse(request, ProfileParams))
     roost = roost_of(request)
+    # Processed and stored before the transaction: a file nobody uses is harmless.
+    avatar = header = None
+    if avatar_data is not None:
+        avatar = await media_ops.store_profile_image(
+            roost.settings, avatar_data, media_ops.AVATAR_SIZE)
+    if header_data is not None:
+        header = await media_ops.store_profile_image(
+            roost.settings, header_data, media_ops.HEADER_SIZE)
     async with roost.db.write() as conn:
         await account_ops.update_profile(conn, roost_of(request).ids, viewer.account_id, changes)
+        replaced = await media_ops.set_profile_images(
+            conn, roost.ids, viewer.account_id, avatar=avatar, header=header)
         if changes.get("locked") is False:
             # Unlocking lets everyone waiting in (a no-op when nobody is).
             await follow_requests.authorize_all(conn, roost.ids, viewer.account_id)
         row = await account_queries.get_account(conn, viewer.account_id)
         user = await account_queries.get_user(conn, viewer.account_id)
         pending = await follow_requests.pending_count(conn, viewer.account_id)
+    if replaced:
+        async with roost.db.read() as conn:
+            await media_ops.remove_if_unreferenced(conn, roost.settings, replaced)
     assert row is not None and user is not None
     return entities.credential_account(
         row, user, base_url(request), follow_requests_count=pending
@@ -209,6 +224,15 @@ async def get_accounts(
         found = await account_queries.get_accounts(conn, ids)
     base = base_url(request)
     return [entities.account(found[i], base) for i in ids if i in found]
+
+
+@router.get("/api/v1/accounts/search")
+async def search_accounts(
+    request: Request, viewer: Viewer = Depends(require("read:accounts"))
+) -> list[dict[str, Any]]:
+    """Served by api/mastodon/search.py; declared here so that it comes before
+    /accounts/{account_id}, which would read `search` as an id."""
+    return await account_search(request, viewer)
 
 
 @router.get("/api/v1/accounts/{account_id}")
