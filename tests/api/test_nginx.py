@@ -7,7 +7,9 @@ it the tests skip with the reason, and fail under CI.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
+import json
 import os
 import shutil
 import subprocess
@@ -20,9 +22,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from roost.web.assets import static_url
 from tests.api.test_file_serving import IMMUTABLE, raw_status, store_media
+from tests.support.api import post_status, register_app, sign_up
 from tests.support.server import RunningServer, free_port
 from tests.support.services import unavailable
 
@@ -192,3 +196,47 @@ def test_render_refuses_values_that_would_break_the_configuration(tmp_path: Path
                               capture_output=True, text=True, check=True).stdout
     assert "@" not in rendered.replace("@…@", "")
     assert f"root {tmp_path.resolve()};" in rendered
+
+
+async def test_streams_pass_through_nginx_unbuffered(
+    server: RunningServer, nginx: RunningNginx
+) -> None:
+    """Server-sent events arrive through nginx as they happen (proxy_buffering off), and
+    the WebSocket upgrade reaches Roost (the Upgrade and Connection headers)."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        app = await register_app(http)
+        reader, writer = await sign_up(http, app), await sign_up(http, app)
+        path = "/api/v1/streaming/public"
+        async with (
+            httpx.AsyncClient(base_url=nginx.url, timeout=10) as through_nginx,
+            through_nginx.stream("GET", path, headers=reader.headers) as stream,
+        ):
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            assert await asyncio.wait_for(anext(lines), 10) == ":)"
+            status = await post_status(http, writer, "through nginx, live")
+            event = ""
+            while not event.startswith("event: update"):
+                event = await asyncio.wait_for(anext(lines), 10)
+            data = await asyncio.wait_for(anext(lines), 10)
+            assert json.loads(data.removeprefix("data: "))["id"] == status["id"]
+
+        ws_url = "ws" + nginx.url[4:] + f"/api/v1/streaming?access_token={reader.token}"
+        async with connect(ws_url) as socket:
+            await socket.send(json.dumps({"type": "subscribe", "stream": "public"}))
+            # The subscription is live once a post made after it arrives; earlier
+            # posts may race the subscribe, so post until one comes (at most a few).
+            for attempt in range(20):
+                status = await post_status(http, writer, f"websocket via nginx {attempt}")
+                try:
+                    raw = await asyncio.wait_for(socket.recv(), 1)
+                except TimeoutError:
+                    continue
+                message = json.loads(raw)
+                assert message["stream"] == ["public"]
+                assert message["event"] == "update"
+                assert json.loads(message["payload"])["account"]["id"] == writer.id
+                break
+            else:
+                raise AssertionError("no update arrived over the WebSocket through nginx")
