@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,7 +28,7 @@ from websockets.asyncio.client import connect
 from roost.web.assets import static_url
 from tests.api.test_file_serving import IMMUTABLE, raw_status, store_media
 from tests.support.api import post_status, register_app, sign_up
-from tests.support.server import RunningServer, free_port
+from tests.support.server import RunningServer, free_port, start_server
 from tests.support.services import unavailable
 
 RENDER = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "render"
@@ -67,28 +68,44 @@ def start_nginx(binary: str, prefix: Path, upstream: RunningServer, port: int
     )
 
 
-@pytest.fixture
-def nginx(server: RunningServer, tmp_path: Path) -> Iterator[RunningNginx]:
+@contextmanager
+def running_nginx(upstream: RunningServer, prefix: Path) -> Iterator[RunningNginx]:
     binary = nginx_binary()
     if binary is None:
         unavailable("nginx", "not installed; deploy/install-nginx.sh installs it")
         raise AssertionError("unreachable")
     port = free_port()
-    process = start_nginx(binary, tmp_path, server, port)
-    pid_file = tmp_path / "nginx.pid"
+    process = start_nginx(binary, prefix, upstream, port)
+    pid_file = prefix / "nginx.pid"
     deadline = time.monotonic() + 20
     while not pid_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            error_log = tmp_path / "error.log"
+            error_log = prefix / "error.log"
             log = error_log.read_text() if error_log.exists() else ""
             raise RuntimeError(f"nginx did not start ({process.returncode}):\n{log}")
         time.sleep(0.05)
     try:
-        yield RunningNginx(f"http://127.0.0.1:{port}", tmp_path)
+        yield RunningNginx(f"http://127.0.0.1:{port}", prefix)
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.fixture
+def nginx(server: RunningServer, tmp_path: Path) -> Iterator[RunningNginx]:
+    with running_nginx(server, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def streaming_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """An embedded server of its own: its streams hear only the events it dispatches
+    itself, and the session's database may have another process dispatching them."""
+    running = start_server(tmp_path_factory.mktemp("nginx-streams"), None,
+                           ROOST_LOG_LEVEL="warning")
+    yield running
+    running.stop()
 
 
 def test_media_is_served_from_disk_with_the_caching_headers(
@@ -199,10 +216,16 @@ def test_render_refuses_values_that_would_break_the_configuration(tmp_path: Path
 
 
 async def test_streams_pass_through_nginx_unbuffered(
-    server: RunningServer, nginx: RunningNginx
+    streaming_server: RunningServer, tmp_path: Path
 ) -> None:
     """Server-sent events arrive through nginx as they happen (proxy_buffering off), and
     the WebSocket upgrade reaches Roost (the Upgrade and Connection headers)."""
+    server = streaming_server
+    with running_nginx(server, tmp_path) as nginx:
+        await _stream_through(server, nginx)
+
+
+async def _stream_through(server: RunningServer, nginx: RunningNginx) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
         app = await register_app(http)
         reader, writer = await sign_up(http, app), await sign_up(http, app)
