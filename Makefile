@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist processes for `make test`, one per core of the CI machine; each keeps a
+# test file's tests together (--dist loadfile), so module fixtures start once.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck check install install-dev clean
 
@@ -37,7 +40,7 @@ run: install
 test: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check src tests
