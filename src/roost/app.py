@@ -36,6 +36,15 @@ from roost.redis_client import shared_client
 from roost.resilience.ratelimit import RateLimitMiddleware, RateLimitRules, build_limiter
 from roost.security import passwords
 from roost.web import assets
+from roost.web.pages import auth as auth_pages
+from roost.web.pages import home as home_pages
+from roost.web.pages import notifications as notification_pages
+from roost.web.pages import profiles as profile_pages
+from roost.web.pages import search as search_pages
+from roost.web.pages import settings as settings_pages
+from roost.web.pages import statuses as status_pages
+from roost.web.pages import trends as trend_pages
+from roost.web.render import install_page_handlers
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -92,6 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    install_page_handlers(app)
+    # The web sign-in and sign-up pages count attempts in the API's limiter (None: off).
+    app.state.rate_limiter = limiter
     for module in (health, oauth, apps, accounts, statuses, timelines, instance):
         app.include_router(module.router)
     app.include_router(interactions_api.router)
@@ -106,6 +118,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(niceties_api.router)
     app.include_router(files.router)
     app.include_router(assets.router)
+    # The browser pages (roost.web, docs/web.md); profiles last: /@{username} paths.
+    for pages in (
+        auth_pages,
+        home_pages,
+        status_pages,
+        notification_pages,
+        search_pages,
+        settings_pages,
+        trend_pages,
+        profile_pages,
+    ):
+        app.include_router(pages.router)
     if limiter is not None:
         # Inside ObservabilityMiddleware (added after, so outermost): a 429 is logged too.
         app.add_middleware(

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import base64
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
 from roost.accounts.operations import authenticate
@@ -28,11 +26,11 @@ from roost.errors import ApiError
 from roost.oauth import operations as oauth
 from roost.oauth.scopes import ALL_SCOPES, InvalidScope, parse_scopes, subset_of
 from roost.security.tokens import matches, sign
-from roost.web.assets import static_url
+from roost.web import session as web_session
+from roost.web.pages.auth import too_many_attempts
+from roost.web.render import allow_form_redirect, page
 
 router = APIRouter()
-templates = Jinja2Templates(directory=Path(__file__).parent.parent / "web" / "templates")
-templates.env.globals["static_url"] = static_url  # hashed asset links (web/assets.py)
 FORM_LIFETIME_S = 30 * 60
 
 
@@ -251,9 +249,36 @@ async def _check_authorize(
 
 
 def _error_page(request: Request, exc: OAuthError) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "authorize_error.html", {"error": exc.description}, status_code=exc.status
+    return page(request, "authorize_error.html", exc.status, error=exc.description)
+
+
+async def _authorize_form(
+    request: Request,
+    app: Any,
+    scopes: tuple[str, ...],
+    params: AuthorizeParams,
+    issued: str,
+    signature: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The form: "Authorize <app> for @you" with a web session (roost.web.session), the
+    sign-in fields without one (a successful sign-in there also starts the web session)."""
+    await web_session.current_viewer(request)
+    response = page(
+        request,
+        "authorize.html",
+        status_code,
+        app=app,
+        scopes=scopes,
+        params=params,
+        issued=issued,
+        signature=signature,
+        error=error,
     )
+    if params.redirect_uri and params.redirect_uri != oauth.OOB_REDIRECT:
+        allow_form_redirect(request, response, params.redirect_uri)
+    return response
 
 
 @router.get("/oauth/authorize", response_class=HTMLResponse)
@@ -265,17 +290,8 @@ async def authorize_page(request: Request) -> Response:
         return _error_page(request, exc)
     issued = str(int(time.time()))
     secret = roost_of(request).settings.secret_key
-    return templates.TemplateResponse(
-        request,
-        "authorize.html",
-        {
-            "app": app,
-            "scopes": scopes,
-            "params": params,
-            "issued": issued,
-            "signature": _form_signature(secret, issued, params),
-            "error": None,
-        },
+    return await _authorize_form(
+        request, app, scopes, params, issued, _form_signature(secret, issued, params)
     )
 
 
@@ -301,35 +317,51 @@ async def authorize_submit(request: Request) -> Response:
     redirect_uri = params.redirect_uri or ""
     if form.get("decision") == "deny":
         return _redirect(redirect_uri, {"error": "access_denied", "state": params.state})
-    async with roost.db.write() as conn:
-        user = await authenticate(conn, str(form.get("login", "")), str(form.get("password", "")))
-        if user is None or user.disabled or not user.approved:
-            return templates.TemplateResponse(
-                request,
-                "authorize.html",
-                {
-                    "app": app,
-                    "scopes": scopes,
-                    "params": params,
-                    "issued": issued,
-                    "signature": expected,
-                    "error": "Wrong email, username or password.",
-                },
-                status_code=401,
+    login = form.get("login")
+    new_session: str | None = None
+    if login is None and (viewer := await web_session.current_viewer(request)) is not None:
+        # Signed in to the web pages: no password, but the form must be this browser's.
+        await web_session.checked_form(request)
+        account_id = viewer.account_id
+        async with roost.db.write() as conn:
+            code = await oauth.create_code(
+                conn,
+                application_id=app.id,
+                account_id=account_id,
+                redirect_uri=redirect_uri,
+                scopes=scopes,
+                code_challenge=params.code_challenge,
             )
-        code = await oauth.create_code(
-            conn,
-            application_id=app.id,
-            account_id=user.account_id,
-            redirect_uri=redirect_uri,
-            scopes=scopes,
-            code_challenge=params.code_challenge,
-        )
+    else:
+        login_text = str(login or "")
+        until = await web_session.sign_in_refused_until(request, login_text)
+        if until is not None:
+            return too_many_attempts(request, until)
+        async with roost.db.write() as conn:
+            user = await authenticate(conn, login_text, str(form.get("password", "")))
+            if user is None or user.disabled or not user.approved:
+                return await _authorize_form(
+                    request, app, scopes, params, issued, expected,
+                    error="Wrong email, username or password.", status_code=401,
+                )
+            code = await oauth.create_code(
+                conn,
+                application_id=app.id,
+                account_id=user.account_id,
+                redirect_uri=redirect_uri,
+                scopes=scopes,
+                code_challenge=params.code_challenge,
+            )
+            new_session = await web_session.start_session(conn, roost.ids, user.account_id)
+        await web_session.end_session(request)  # the browser's previous session, if any
+    response: Response
     if redirect_uri == oauth.OOB_REDIRECT:
-        return templates.TemplateResponse(
-            request, "authorize_code.html", {"code": code, "app": app}
-        )
-    return _redirect(redirect_uri, {"code": code, "state": params.state})
+        response = page(request, "authorize_code.html", code=code, app=app)
+    else:
+        response = _redirect(redirect_uri, {"code": code, "state": params.state})
+    if new_session is not None:
+        web_session.set_session_cookie(request, response, new_session)
+    return response
 
 
 def _redirect(uri: str, query: dict[str, str | None]) -> RedirectResponse:
