@@ -309,3 +309,9 @@ def bus_of(roost: Roost) -> Bus:
             else InProcessHub()
         )
     return roost.streaming_bus
+
+
+def streams_can_hear(roost: Roost) -> bool:
+    """Whether a stream opened in this process hears anything: the in-process hub only
+    carries what this process's own consumers publish."""
+    return not (isinstance(bus_of(roost), InProcessHub) and not roost.settings.serve_consumers)

@@ -20,7 +20,7 @@ from roost.api.responses import JSONResponse
 from roost.context import Roost
 from roost.errors import ApiError
 from roost.streaming.auth import StreamViewer, stream_viewer
-from roost.streaming.bus import InProcessHub, bus_of
+from roost.streaming.bus import bus_of, streams_can_hear
 from roost.streaming.pump import Emit, SlowConsumer, pump
 from roost.streaming.render import Audience, StreamRenderer
 from roost.streaming.sse import EventStreamResponse
@@ -70,7 +70,7 @@ def _heartbeat_s(roost: Roost) -> float:
 
 def _check_bus(roost: Roost) -> None:
     """The in-process hub only hears what this process's consumers publish."""
-    if isinstance(bus_of(roost), InProcessHub) and not roost.settings.serve_consumers:
+    if not streams_can_hear(roost):
         raise ApiError(503, "Streaming needs ROOST_REDIS_URL when the consumers run "
                             "in another process")
 
