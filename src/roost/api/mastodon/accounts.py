@@ -129,7 +129,7 @@ def _field_position(key: str) -> int:
     return int(key) if key.isascii() and key.isdigit() and len(key) <= 9 else 0
 
 
-def _profile_changes(params: ProfileParams) -> dict[str, Any]:
+def profile_changes(params: ProfileParams) -> dict[str, Any]:
     changes: dict[str, Any] = params.model_dump(
         include={"display_name", "note", "locked", "bot", "discoverable"}, exclude_none=True
     )
@@ -161,7 +161,7 @@ async def update_credentials(
 ) -> dict[str, Any]:
     avatar_data = await read_file_param(request, "avatar", required=False, files_in_body=2)
     header_data = await read_file_param(request, "header", required=False, files_in_body=2)
-    changes = _profile_changes(await parse(request, ProfileParams))
+    changes = profile_changes(await parse(request, ProfileParams))
     roost = roost_of(request)
     # Processed and stored before the transaction: a file nobody uses is harmless.
     avatar = header = None

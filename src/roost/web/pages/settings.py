@@ -1,0 +1,245 @@
+"""Settings pages: `/settings/profile`, `/settings/password`, `/settings/apps`.
+
+- Profile: the same operation as PATCH /api/v1/accounts/update_credentials: the form is
+  validated by the API's own parameter model and turned into changes by its own
+  function (api.mastodon.accounts.ProfileParams, profile_changes), images are stored by
+  media.operations.store_profile_image, then accounts.operations.update_profile and
+  media.operations.set_profile_images in one transaction (unlocking lets pending
+  follow requests in, as the API does).
+- Password: the current password must match; the new one passes sign-up's rules
+  (accounts.validation.check_password) and a confirmation. Like Mastodon (its
+  registrations controller clears the other sessions, and keeps OAuth apps'
+  tokens), a change signs out every OTHER web session ("Roost Web" tokens but this
+  one) and leaves tokens of other applications alone: those are revoked one
+  application at a time under Authorized apps.
+- Authorized apps: the applications holding a live token for the person, with a Revoke
+  button that revokes all of that application's tokens for them
+  (oauth.authorized.revoke_app_tokens). The web's own application is shown as this
+  session and cannot be revoked here: signing out ends a web session.
+
+Every POST reads its form through session.checked_form (CSRF), shows its errors on the
+form (422, nothing written) and answers 303 on success.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import update
+from starlette.datastructures import FormData, UploadFile
+
+from roost.accounts import operations as account_ops
+from roost.accounts import queries as account_queries
+from roost.accounts import validation
+from roost.api.auth import Viewer
+from roost.api.context import base_url, roost_of
+from roost.api.mastodon import accounts as accounts_api
+from roost.api.mastodon import entities
+from roost.api.mastodon.common import path_id
+from roost.api.mastodon.media import too_large
+from roost.api.params import validate
+from roost.db.tables import users
+from roost.errors import ApiError
+from roost.media import operations as media_ops
+from roost.oauth.authorized import authorized_apps, revoke_app_tokens
+from roost.security.passwords import hash_password, verify_password
+from roost.social import follow_requests
+from roost.web.render import page, redirect
+from roost.web.session import WEB_APP_NAME, checked_form, require_viewer, web_application
+
+router = APIRouter()
+
+FIELD_SLOTS = validation.FIELDS_MAX
+
+
+@router.get("/settings", include_in_schema=False)
+async def settings_index(viewer: Viewer = Depends(require_viewer)) -> RedirectResponse:
+    return redirect("/settings/profile")
+
+
+# --- profile -----------------------------------------------------------------------------
+
+
+async def _profile_page(request: Request, viewer: Viewer, *, status_code: int = 200,
+                        error: str | None = None, form: dict[str, Any] | None = None
+                        ) -> HTMLResponse:
+    async with roost_of(request).db.read() as conn:
+        row = await account_queries.get_account(conn, viewer.account_id)
+    assert row is not None
+    if form is None:
+        raw_fields = [f for f in (row.fields or []) if isinstance(f, dict)]
+        form = {
+            "display_name": row.display_name or "",
+            "note": row.note or "",
+            "locked": bool(row.locked),
+            "discoverable": bool(row.discoverable),
+            "fields": [{"name": f.get("name", ""), "value": f.get("value", "")}
+                       for f in raw_fields],
+        }
+    fields = list(form["fields"])[:FIELD_SLOTS]
+    fields += [{"name": "", "value": ""}] * (FIELD_SLOTS - len(fields))
+    return page(request, "settings/profile.html", status_code=status_code, viewer=row,
+                account=entities.account(row, base_url(request)), form={**form,
+                                                                         "fields": fields},
+                error=error, saved=request.query_params.get("saved") == "1",
+                limits=validation)
+
+
+@router.get("/settings/profile", response_class=HTMLResponse, include_in_schema=False)
+async def profile_form(request: Request, viewer: Viewer = Depends(require_viewer)
+                       ) -> HTMLResponse:
+    return await _profile_page(request, viewer)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _submitted(form: FormData) -> dict[str, Any]:
+    return {
+        "display_name": _text(form, "display_name"),
+        "note": _text(form, "note"),
+        "locked": form.get("locked") == "on",
+        "discoverable": form.get("discoverable") == "on",
+        "fields": [
+            {"name": _text(form, f"fields[{i}][name]"), "value": _text(form, f"fields[{i}][value]")}
+            for i in range(FIELD_SLOTS)
+        ],
+    }
+
+
+async def _image(request: Request, form: FormData, name: str) -> bytes | None:
+    """The uploaded file `name`, or None when the file input was left empty (browsers
+    send an empty part without a filename)."""
+    value = form.get(name)
+    if not isinstance(value, UploadFile) or not value.filename:
+        return None
+    max_bytes = roost_of(request).settings.media_max_image_bytes
+    data = await value.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise too_large(max_bytes)
+    return data or None
+
+
+@router.post("/settings/profile", response_model=None, include_in_schema=False)
+async def save_profile(request: Request, viewer: Viewer = Depends(require_viewer)
+                       ) -> RedirectResponse | HTMLResponse:
+    form = await checked_form(request)
+    submitted = _submitted(form)
+    roost = roost_of(request)
+    try:
+        params = validate(accounts_api.ProfileParams, {
+            "display_name": submitted["display_name"],
+            "note": submitted["note"],
+            "locked": submitted["locked"],
+            "discoverable": submitted["discoverable"],
+            "fields_attributes": submitted["fields"],
+        })
+        changes = accounts_api.profile_changes(params)
+        avatar_data = await _image(request, form, "avatar")
+        header_data = await _image(request, form, "header")
+        # Stored before the transaction, as the API does: a file nobody uses is harmless.
+        avatar = header = None
+        if avatar_data is not None:
+            avatar = await media_ops.store_profile_image(roost.settings, avatar_data,
+                                                         media_ops.AVATAR_SIZE)
+        if header_data is not None:
+            header = await media_ops.store_profile_image(roost.settings, header_data,
+                                                         media_ops.HEADER_SIZE)
+    except ApiError as error:
+        return await _profile_page(request, viewer, status_code=error.status,
+                                   error=error.message, form=submitted)
+    async with roost.db.write() as conn:
+        await account_ops.update_profile(conn, roost.ids, viewer.account_id, changes)
+        replaced = await media_ops.set_profile_images(
+            conn, roost.ids, viewer.account_id, avatar=avatar, header=header)
+        if changes.get("locked") is False:
+            await follow_requests.authorize_all(conn, roost.ids, viewer.account_id)
+    if replaced:
+        async with roost.db.read() as conn:
+            await media_ops.remove_if_unreferenced(conn, roost.settings, replaced)
+    return redirect("/settings/profile?saved=1")
+
+
+# --- password ----------------------------------------------------------------------------
+
+
+async def _password_page(request: Request, viewer: Viewer, *, status_code: int = 200,
+                         errors: list[str] | None = None) -> HTMLResponse:
+    async with roost_of(request).db.read() as conn:
+        row = await account_queries.get_account(conn, viewer.account_id)
+    return page(request, "settings/password.html", status_code=status_code, viewer=row,
+                errors=errors or [], saved=request.query_params.get("saved") == "1",
+                minimum=validation.PASSWORD_MIN)
+
+
+@router.get("/settings/password", response_class=HTMLResponse, include_in_schema=False)
+async def password_form(request: Request, viewer: Viewer = Depends(require_viewer)
+                        ) -> HTMLResponse:
+    return await _password_page(request, viewer)
+
+
+@router.post("/settings/password", response_model=None, include_in_schema=False)
+async def change_password(request: Request, viewer: Viewer = Depends(require_viewer)
+                          ) -> RedirectResponse | HTMLResponse:
+    form = await checked_form(request)
+    current = _text(form, "current_password")
+    new = _text(form, "new_password")
+    roost = roost_of(request)
+    async with roost.db.read() as conn:
+        user = await account_queries.get_user(conn, viewer.account_id)
+    errors = []
+    if user is None or not await verify_password(user.password_hash, current):
+        errors.append("Current password is wrong")
+    problems = validation.Problems()
+    validation.check_password(problems, new)
+    errors += [message.replace("Password", "New password", 1) for message in problems.messages]
+    if new != _text(form, "confirm_password"):
+        errors.append("New password and its confirmation do not match")
+    if errors:
+        return await _password_page(request, viewer, status_code=422, errors=errors)
+    password_hash = await hash_password(new)
+    async with roost.db.write() as conn:
+        await conn.execute(update(users).where(users.c.account_id == viewer.account_id)
+                           .values(password_hash=password_hash))
+        web_app = await web_application(conn, roost.ids)
+        await revoke_app_tokens(conn, viewer.account_id, web_app.id,
+                                keep_token_id=viewer.token.token_id)
+    return redirect("/settings/password?saved=1")
+
+
+# --- authorized apps ---------------------------------------------------------------------
+
+
+@router.get("/settings/apps", response_class=HTMLResponse, include_in_schema=False)
+async def apps(request: Request, viewer: Viewer = Depends(require_viewer)) -> HTMLResponse:
+    async with roost_of(request).db.read() as conn:
+        row = await account_queries.get_account(conn, viewer.account_id)
+        found = await authorized_apps(conn, viewer.account_id)
+    return page(request, "settings/apps.html", viewer=row, apps=found,
+                current_app_id=viewer.token.application_id, web_app_name=WEB_APP_NAME,
+                revoked=request.query_params.get("revoked") == "1")
+
+
+@router.post("/settings/apps/{application_id}/revoke", response_model=None,
+             include_in_schema=False)
+async def revoke_app(request: Request, application_id: str,
+                     viewer: Viewer = Depends(require_viewer)
+                     ) -> RedirectResponse | HTMLResponse:
+    await checked_form(request)
+    try:
+        target = path_id(application_id)
+        if target == viewer.token.application_id:
+            raise ApiError(422, "This is the application you are signed in with: sign out "
+                                "to end this session")
+    except ApiError as error:
+        async with roost_of(request).db.read() as conn:
+            row = await account_queries.get_account(conn, viewer.account_id)
+        return page(request, "settings/refused.html", status_code=error.status, viewer=row,
+                    message=error.message)
+    async with roost_of(request).db.write() as conn:
+        await revoke_app_tokens(conn, viewer.account_id, target)
+    return redirect("/settings/apps?revoked=1")
