@@ -5,7 +5,6 @@ the card and replies from its page, and the thread shows both."""
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 
@@ -14,27 +13,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e import screenshots
 from tests.e2e.conftest import DESKTOP, TIMEOUT_MS
+from tests.e2e.people import png, sign_up
 from tests.support.server import RunningServer
-
-PASSWORD = "correct horse battery"
-
-
-def sign_up(page: Page, username: str) -> None:
-    page.goto("/auth/sign_up")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I agree to the server's rules and terms").check()
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/home$"))
-
-
-def png() -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), "teal").save(out, "PNG")
-    return out.getvalue()
 
 
 def follow(page: Page, context: BrowserContext, server: RunningServer, username: str) -> None:
@@ -66,7 +46,7 @@ def test_post_with_image_follow_live_like_and_reply(
     page.get_by_label("What's on your mind?").fill("A teal square, as promised #roost")
     expect(page.locator("#compose-counter")).to_contain_text("characters left")
     page.get_by_label("Image", exact=False).first.set_input_files(
-        files=[{"name": "teal.png", "mimeType": "image/png", "buffer": png()}])
+        files=[{"name": "teal.png", "mimeType": "image/png", "buffer": png((64, 48), "teal")}])
     page.get_by_label("Image description (alt text)").fill("A flat teal square")
     page.get_by_role("button", name="Post").click()
     expect(page).to_have_url(re.compile(r"/home$"))

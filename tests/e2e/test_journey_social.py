@@ -6,7 +6,6 @@ profile settings and the profile shows it."""
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 
@@ -14,27 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e import screenshots
 from tests.e2e.conftest import DESKTOP, TIMEOUT_MS
+from tests.e2e.people import png, sign_up
 from tests.support.server import RunningServer
-
-PASSWORD = "correct horse battery"
-
-
-def sign_up(page: Page, username: str) -> None:
-    page.goto("/auth/sign_up")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("I agree to the server's rules and terms").check()
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/home$"))
-
-
-def png() -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (120, 90), "orange").save(out, "PNG")
-    return out.getvalue()
 
 
 def test_search_follow_notify_block_and_avatar(
@@ -46,7 +26,7 @@ def test_search_follow_notify_block_and_avatar(
     page.get_by_label("Display name").fill("Alice Example")
     page.get_by_label("Bio").fill("Watching birds <b>and</b> writing code")
     page.get_by_label("Avatar", exact=False).set_input_files(
-        files=[{"name": "me.png", "mimeType": "image/png", "buffer": png()}])
+        files=[{"name": "me.png", "mimeType": "image/png", "buffer": png((120, 90), "orange")}])
     page.get_by_role("button", name="Save changes").click()
     expect(page).to_have_url(re.compile(r"/settings/profile\?saved=1$"))
     expect(page.get_by_role("status")).to_contain_text("saved")
