@@ -14,27 +14,33 @@ from roost.cache.objects import CachedRow, Loader, ObjectCache, Want, object_cac
 from roost.counters.overlay import adjust_accounts
 from roost.db.tables import account_stats, accounts, users
 
+# What an Account entity is rendered from: the profile and its counters.
+ACCOUNT_WITH_STATS = (
+    accounts,
+    account_stats.c.statuses_count,
+    account_stats.c.followers_count,
+    account_stats.c.following_count,
+    account_stats.c.last_status_at,
+)
 
-def _with_stats() -> Select[Any]:
-    return select(
-        accounts,
-        account_stats.c.statuses_count,
-        account_stats.c.followers_count,
-        account_stats.c.following_count,
-        account_stats.c.last_status_at,
-    ).select_from(accounts.join(account_stats, account_stats.c.account_id == accounts.c.id))
+
+def with_stats() -> Select[Any]:
+    """Accounts joined to their counters; callers add the WHERE and ORDER BY."""
+    return select(*ACCOUNT_WITH_STATS).select_from(
+        accounts.join(account_stats, account_stats.c.account_id == accounts.c.id)
+    )
 
 
 def account_query(account_id: int) -> Select[Any]:
-    return _with_stats().where(accounts.c.id == account_id)
+    return with_stats().where(accounts.c.id == account_id)
 
 
 def accounts_query(account_ids: Iterable[int]) -> Select[Any]:
-    return _with_stats().where(accounts.c.id.in_(set(account_ids)))
+    return with_stats().where(accounts.c.id.in_(set(account_ids)))
 
 
 def username_query(username: str) -> Select[Any]:
-    return _with_stats().where(accounts.c.username_lower == username.lower())
+    return with_stats().where(accounts.c.username_lower == username.lower())
 
 
 def accounts_loader(conn: AsyncConnection) -> Loader:

@@ -26,6 +26,7 @@ from sqlalchemy import Select, case, exists, func, literal, not_, select, union
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.accounts.queries import ACCOUNT_WITH_STATS
 from roost.db.tables import account_stats, accounts, follows, users
 from roost.search.prefix import fold_case, in_byte_order, starts_with
 from roost.statuses.visibility import blocked_between
@@ -127,13 +128,7 @@ def account_search_query(
         .subquery("ranked")
     )
     return (
-        select(
-            accounts,
-            account_stats.c.statuses_count,
-            account_stats.c.followers_count,
-            account_stats.c.following_count,
-            account_stats.c.last_status_at,
-        )
+        select(*ACCOUNT_WITH_STATS)
         .select_from(
             ranked.join(accounts, accounts.c.id == ranked.c.id).join(
                 account_stats, account_stats.c.account_id == accounts.c.id

@@ -23,6 +23,7 @@ from sqlalchemy import exists, not_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.accounts.queries import with_stats
 from roost.db.tables import account_stats, accounts, follow_requests, follows, users
 from roost.statuses.visibility import blocked_between, muted_by
 
@@ -32,14 +33,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 40, 80
 async def popular_accounts(conn: AsyncConnection, viewer_id: int, limit: int) -> list[Row[Any]]:
     """The most followed accounts the viewer might follow, most followed first."""
     query = (
-        select(
-            accounts,
-            account_stats.c.statuses_count,
-            account_stats.c.followers_count,
-            account_stats.c.following_count,
-            account_stats.c.last_status_at,
-        )
-        .select_from(accounts.join(account_stats, account_stats.c.account_id == accounts.c.id))
+        with_stats()
         .where(
             accounts.c.id != viewer_id,
             accounts.c.discoverable.is_(True),
