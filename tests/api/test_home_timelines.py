@@ -505,7 +505,17 @@ async def test_the_breaker_opens_while_redis_is_down_and_closes_when_it_is_back(
             assert (ready["status"], ready["redis_breaker"]) == ("degraded", "open")
 
             private.start()  # empty: the timeline is rebuilt after the breaker closes
-            await _until(from_redis, "the breaker to close and home to come from Redis")
+            try:
+                # The breaker half-opens after OPEN_SECONDS; a busy CI machine once took
+                # more than 20 s to get here, so the wait is long and a failure says why.
+                await _until(from_redis, "the breaker to close and home to come from Redis",
+                             within=45.0)
+            except AssertionError as failure:
+                ready = (await http.get("/readyz")).json()
+                home_reads = [line for line in (await http.get("/metrics")).text.splitlines()
+                              if line.startswith(("roost_home_timeline", "roost_circuit_breaker"))]
+                raise AssertionError(f"{failure}\nreadyz: {ready}\n" + "\n".join(home_reads)
+                                     + "\nserver log:\n" + server.log()[-4000:]) from None
             ready = (await http.get("/readyz")).json()
             assert (ready["status"], ready["redis_breaker"]) == ("ready", "closed")
         database = tmp_path / "roost" / "roost.sqlite3"

@@ -343,6 +343,35 @@ def test_sign_in_attempts_are_rate_limited(guarded_server: RunningServer) -> Non
     pytest.fail("two 5-minute windows went by during the test")
 
 
+def test_password_checks_are_rate_limited(tmp_path: Path) -> None:
+    """A session left open must not let someone guess its password on the password
+    form: 5 checks per account in each 5-minute window, then the 429 page."""
+    server = start_server(tmp_path, None, ROOST_LOG_LEVEL="warning", ROOST_RATE_LIMITS="on")
+    try:
+        for _attempt in range(2):
+            window = int(time.time()) // 300
+            http, username = signed_up(server)
+
+            def change(current: str, http: httpx.Client = http) -> httpx.Response:
+                return http.post("/settings/password", data={
+                    "csrf_token": csrf_of(http, "/settings/password"),
+                    "current_password": current, "new_password": "a new password",
+                    "confirm_password": "a new password"})
+
+            codes = [change("not the password").status_code for _ in range(5)]
+            limited = change(PASSWORD)  # even the right one, once the bucket is spent
+            if int(time.time()) // 300 != window:
+                continue
+            assert codes == [422] * 5
+            assert limited.status_code == 429 and "Too many attempts" in limited.text
+            assert 0 < int(limited.headers["retry-after"]) <= 300
+            assert sign_in(browser(server), username).status_code == 303  # unchanged
+            return
+        pytest.fail("two 5-minute windows went by during the test")
+    finally:
+        server.stop()
+
+
 # --- headers and escaping -------------------------------------------------------------------
 
 

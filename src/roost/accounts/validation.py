@@ -105,3 +105,17 @@ def check_password(problems: Problems, password: str | None) -> None:
 def check_agreement(problems: Problems, agreement: bool | None) -> None:
     if not agreement:
         problems.add("agreement", "ERR_ACCEPTED", "must be accepted")
+
+
+def check_sign_up(problems: Problems, *, username: str | None, email: str | None,
+                  password: str | None, agreement: bool | None, reason: str | None,
+                  registrations: str) -> None:
+    """Everything a sign-up must satisfy, for the API and the web page alike. With
+    ROOST_REGISTRATIONS=approval a person must say why they want to join (a moderator
+    reads it before approving), as Mastodon asks."""
+    check_username(problems, username)
+    check_email(problems, email)
+    check_password(problems, password)
+    check_agreement(problems, agreement)
+    if registrations == "approval" and not (reason or "").strip():
+        problems.add("reason", "ERR_BLANK", "can't be blank")

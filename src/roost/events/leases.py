@@ -13,7 +13,7 @@ import random
 import socket
 from datetime import timedelta
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from roost.clock import utcnow
@@ -28,6 +28,16 @@ def holder_name() -> str:
 async def hold(db: Database, name: str, holder: str, ttl: timedelta) -> bool:
     """Takes or renews the lease `name` for `holder`; False when someone else holds it."""
     now = utcnow()
+    # Looked at first: a process that does not hold the lease asks on every round (each
+    # second), and on SQLite each write takes the one write lock, for nothing while the
+    # holder is alive.
+    async with db.read() as conn:
+        current = (await conn.execute(
+            select(event_leases.c.holder, event_leases.c.expires_at)
+            .where(event_leases.c.name == name)
+        )).first()
+    if current is not None and current.holder != holder and current.expires_at >= now:
+        return False
     async with db.write() as conn:
         taken = await conn.execute(
             update(event_leases)

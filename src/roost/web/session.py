@@ -270,6 +270,9 @@ def set_csrf_cookie_if_new(request: Request, response: Response) -> None:
 # neither many tries at one account nor many accounts from one address (docs/web.md).
 SIGN_IN_PER_IP = (10, 300)  # attempts, seconds
 SIGN_IN_PER_LOGIN = (5, 300)
+# Changing the password checks the current one: a session left open on a shared computer
+# must not become a way to guess it (per account, whatever the IP).
+PASSWORD_CHECKS_PER_ACCOUNT = (5, 300)
 
 
 async def _refused_until(request: Request, hits: list[Hit]) -> float | None:
@@ -297,6 +300,12 @@ async def sign_in_refused_until(request: Request, login: str) -> float | None:
             Hit(f"web-sign-in:ip:{ip}", *SIGN_IN_PER_IP),
             Hit(f"web-sign-in:login:{login_key}", *SIGN_IN_PER_LOGIN),
         ],
+    )
+
+
+async def password_check_refused_until(request: Request, account_id: int) -> float | None:
+    return await _refused_until(
+        request, [Hit(f"web-password:account:{account_id}", *PASSWORD_CHECKS_PER_ACCOUNT)]
     )
 
 

@@ -55,12 +55,9 @@ async def sign_up(
         raise forbidden("Registrations are closed on this server")
     params = await parse(request, SignUpParams)
     problems = validation.Problems()
-    validation.check_username(problems, params.username)
-    validation.check_email(problems, params.email)
-    validation.check_password(problems, params.password)
-    validation.check_agreement(problems, params.agreement)
-    if mode == "approval" and not (params.reason or "").strip():
-        problems.add("reason", "ERR_BLANK", "can't be blank")
+    validation.check_sign_up(problems, username=params.username, email=params.email,
+                             password=params.password, agreement=params.agreement,
+                             reason=params.reason, registrations=mode)
     problems.raise_if_any()
     assert params.username and params.email and params.password
     password_hash = await hash_password(params.password)

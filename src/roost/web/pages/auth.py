@@ -191,12 +191,9 @@ async def sign_up(request: Request) -> Response:
     }
     password = _text(form, "password")
     problems = validation.Problems()
-    validation.check_username(problems, values["username"])
-    validation.check_email(problems, values["email"])
-    validation.check_password(problems, password)
-    validation.check_agreement(problems, bool(values["agreement"]))
-    if mode == "approval" and not values["reason"]:
-        problems.add("reason", "ERR_BLANK", "can't be blank")
+    validation.check_sign_up(problems, username=values["username"], email=values["email"],
+                             password=password, agreement=bool(values["agreement"]),
+                             reason=values["reason"], registrations=mode)
     try:
         problems.raise_if_any()
     except ApiError as error:

@@ -6,7 +6,8 @@
   media.operations.store_profile_image, then accounts.operations.update_profile and
   media.operations.set_profile_images in one transaction (unlocking lets pending
   follow requests in, as the API does).
-- Password: the current password must match; the new one passes sign-up's rules
+- Password: the current password must match (checked at most 5 times in 5 minutes per
+  account, session.PASSWORD_CHECKS_PER_ACCOUNT); the new one passes sign-up's rules
   (accounts.validation.check_password) and a confirmation. Like Mastodon (its
   registrations controller clears the other sessions, and keeps OAuth apps'
   tokens), a change signs out every OTHER web session ("Roost Web" tokens but this
@@ -26,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import update
 from starlette.datastructures import FormData, UploadFile
 
@@ -46,8 +47,15 @@ from roost.media import operations as media_ops
 from roost.oauth.authorized import authorized_apps, revoke_app_tokens
 from roost.security.passwords import hash_password, verify_password
 from roost.social import follow_requests
+from roost.web.pages.auth import too_many_attempts
 from roost.web.render import page, redirect
-from roost.web.session import WEB_APP_NAME, checked_form, require_viewer, web_application
+from roost.web.session import (
+    WEB_APP_NAME,
+    checked_form,
+    password_check_refused_until,
+    require_viewer,
+    web_application,
+)
 
 router = APIRouter()
 
@@ -184,10 +192,13 @@ async def password_form(request: Request, viewer: Viewer = Depends(require_viewe
 
 @router.post("/settings/password", response_model=None, include_in_schema=False)
 async def change_password(request: Request, viewer: Viewer = Depends(require_viewer)
-                          ) -> RedirectResponse | HTMLResponse:
+                          ) -> Response:
     form = await checked_form(request)
     current = _text(form, "current_password")
     new = _text(form, "new_password")
+    until = await password_check_refused_until(request, viewer.account_id)
+    if until is not None:
+        return too_many_attempts(request, until)
     roost = roost_of(request)
     async with roost.db.read() as conn:
         user = await account_queries.get_user(conn, viewer.account_id)
