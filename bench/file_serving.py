@@ -43,13 +43,19 @@ RENDER = REPO / "deploy" / "nginx" / "render"
 FILE_BYTES = 100 * 1024
 
 
-def ensure_tools() -> tuple[str, str]:
+def ensure_wrk() -> str | None:
+    """wrk's path, installed from Debian's packages when missing and we are root."""
     wrk = shutil.which("wrk")
     if wrk is None and os.geteuid() == 0:
         log("installing wrk (apt-get)")
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,  # noqa: S607
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         wrk = shutil.which("wrk")
+    return wrk
+
+
+def ensure_tools() -> tuple[str, str]:
+    wrk = ensure_wrk()
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
                                       else None)
     if wrk is None or nginx is None:

@@ -3,13 +3,16 @@ page, signed in by its `roost_session` cookie) against `GET /api/v1/timelines/ho
 same viewers, Bearer tokens) on one server and one data set, side by side in one run.
 
     .venv/bin/python bench/web_home.py [--users 200] [--seconds 10] [--rounds 3]
-        [--connections 16]
+        [--connections 16] [--postgresql postgresql://127.0.0.1:5432/postgres
+        [--redis redis://127.0.0.1:6379/0]]
 
-1. A scratch data dir (embedded SQLite) seeded by `roost seed --users N --follows-mean F
-   --posts-mean P` (a few dozen follows each, a few hundred statuses in total).
-2. `roost serve --workers 1` pinned to core 0 (bench/file_serving.py's start_roost:
-   ROOST_RATE_LIMITS=off); wrk (one thread, `--connections` keep-alive connections) pinned
-   to core 1.
+1. A scratch data dir seeded by `roost seed --users N --follows-mean F --posts-mean P` (a
+   few dozen follows each, a few hundred statuses in total): embedded SQLite, or with
+   `--postgresql ADMIN_URL` a scratch database `web_home_bench` made there (and dropped
+   after), with `--redis URL` as the server's Redis (home timelines, object cache, rate
+   limits; keys under a prefix of the run's own).
+2. `roost serve --workers 1` pinned to core 0 (ROOST_RATE_LIMITS=off); wrk (one thread,
+   `--connections` keep-alive connections) pinned to core 1.
 3. Every viewer signs in to the pages the way a browser does: GET /auth/sign_in for the
    CSRF cookie and token, POST /auth/sign_in with the seeded password; the 303 carries
    the `roost_session` cookie (a "Roost Web" access token, roost.web.session). The API
@@ -43,8 +46,16 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.file_serving import start_roost, wait_for  # noqa: E402
-from bench.lessons import free_port, loadavg, log, write_results  # noqa: E402
+from bench.file_serving import ensure_wrk, wait_for  # noqa: E402
+from bench.lessons import (  # noqa: E402
+    database_url,
+    drop_database,
+    free_port,
+    loadavg,
+    log,
+    recreate_database,
+    write_results,
+)
 
 from roost.seed.command import DEFAULT_PASSWORD as SEED_PASSWORD  # noqa: E402
 
@@ -80,11 +91,59 @@ def lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+SCRATCH_DATABASE = "web_home_bench"
+
+
+def roost_env(data_dir: Path, args: argparse.Namespace) -> dict[str, str]:
+    """The environment of `roost seed` and `roost serve`: the embedded default, or the
+    scratch PostgreSQL database (and Redis) of `--postgresql` (and `--redis`)."""
+    env = {**os.environ, "ROOST_DATA_DIR": str(data_dir), "ROOST_LOG_LEVEL": "warning",
+           "ROOST_RATE_LIMITS": "off"}
+    for name in ("ROOST_DATABASE_URL", "ROOST_REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    if args.postgresql:
+        env["ROOST_DATABASE_URL"] = database_url(args.postgresql, SCRATCH_DATABASE)
+    if args.redis:
+        env["ROOST_REDIS_URL"] = args.redis
+        env["ROOST_REDIS_KEY_PREFIX"] = f"web-home-bench-{os.getpid()}:"
+    return env
+
+
+def row_counts(data_dir: Path, args: argparse.Namespace) -> dict[str, int]:
+    tables = ("accounts", "follows", "statuses")
+    query = "SELECT count(*) FROM {}"
+    if args.postgresql:
+        import psycopg
+
+        with psycopg.connect(database_url(args.postgresql, SCRATCH_DATABASE)) as conn:
+            return {table: conn.execute(query.format(table)).fetchone()[0]  # type: ignore[index]
+                    for table in tables}
+    with sqlite3.connect(data_dir / "roost.sqlite3") as db:
+        return {table: db.execute(query.format(table)).fetchone()[0] for table in tables}
+
+
+def forget_keys(redis_url: str, prefix: str) -> None:
+    """The run's keys leave the shared Redis with it."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            client.delete(key)
+
+
+def start_roost(data_dir: Path, port: int, args: argparse.Namespace
+                ) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own command line
+        ["taskset", "-c", str(args.server_cpu), sys.executable, "-m", "roost",  # noqa: S607
+         "serve", "--port", str(port), "--workers", "1"],
+        env=roost_env(data_dir, args), stdout=(data_dir / "roost.log").open("wb"),
+        stderr=subprocess.STDOUT)
+
+
 def seed(data_dir: Path, args: argparse.Namespace
          ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """(username, API token) per seeded user, and what was seeded."""
-    env = {**os.environ, "ROOST_DATA_DIR": str(data_dir), "ROOST_LOG_LEVEL": "warning"}
-    env.pop("ROOST_DATABASE_URL", None)
+    env = roost_env(data_dir, args)
     tokens = data_dir / "tokens.tsv"
     out = subprocess.run(  # noqa: S603 - our own command line
         [sys.executable, "-m", "roost", "seed", "--users", str(args.users),
@@ -94,10 +153,7 @@ def seed(data_dir: Path, args: argparse.Namespace
     viewers = [(line.split("\t")[0], line.split("\t")[1])
                for line in tokens.read_text().splitlines() if line]
     summary = next((line for line in out.splitlines() if line.startswith("Seeded")), "")
-    with sqlite3.connect(data_dir / "roost.sqlite3") as db:
-        counts = {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
-                  for table in ("accounts", "follows", "statuses")}
-    return viewers, {"summary": summary, "rows": counts}
+    return viewers, {"summary": summary, "rows": row_counts(data_dir, args)}
 
 
 def sign_in(base: str, username: str) -> str:
@@ -156,7 +212,7 @@ def milliseconds(text: str) -> float:
 def run_wrk(base: str, script: Path, args: argparse.Namespace) -> dict[str, Any]:
     """As bench/file_serving.py's run_wrk, with a Lua script choosing the requests."""
     out = subprocess.run(  # noqa: S603 - our own command line
-        ["taskset", "-c", str(args.load_cpu), "wrk", "-t1",  # noqa: S607
+        ["taskset", "-c", str(args.load_cpu), args.wrk, "-t1",  # noqa: S607
          f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s", str(script),
          base + "/"], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -208,21 +264,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
+    parser.add_argument("--postgresql", metavar="ADMIN_URL",
+                        help=f"seed and serve a scratch database {SCRATCH_DATABASE} made there")
+    parser.add_argument("--redis", metavar="URL", help="the server's Redis (with --postgresql)")
     parser.add_argument("--no-save", action="store_true", help="print, write no results file")
     args = parser.parse_args(argv)
+    if args.redis and not args.postgresql:
+        parser.error("--redis needs --postgresql (the embedded default runs without Redis)")
+    args.wrk = ensure_wrk()
+    if args.wrk is None:
+        sys.exit("needs wrk (apt-get install wrk)")
+    database = ("postgresql" + (" + redis" if args.redis else "")) if args.postgresql else (
+        "sqlite (embedded)")
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python bench/web_home.py " + " ".join(argv or sys.argv[1:]),
-        "settings": vars(args), "cores": os.cpu_count(), "database": "sqlite (embedded)",
+        "settings": vars(args), "cores": os.cpu_count(), "database": database,
         "load_before": loadavg(), "runs": []}
+    if args.postgresql:
+        recreate_database(args.postgresql, SCRATCH_DATABASE)
     with tempfile.TemporaryDirectory(prefix="web-home-") as scratch:
         data_dir = Path(scratch) / "data"
         data_dir.mkdir()
-        log(f"roost seed --users {args.users}")
+        log(f"roost seed --users {args.users} ({database})")
         viewers, result["seed"] = seed(data_dir, args)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        roost = start_roost(data_dir, port, args.server_cpu)
+        roost = start_roost(data_dir, port, args)
         try:
             wait_for(base + "/healthz", roost, "roost serve")
             log(f"signing in {len(viewers)} viewers through /auth/sign_in")
@@ -242,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             roost.terminate()
             roost.wait(timeout=15)
+            if args.postgresql:
+                drop_database(args.postgresql, SCRATCH_DATABASE)
+            if args.redis:
+                forget_keys(args.redis, roost_env(data_dir, args)["ROOST_REDIS_KEY_PREFIX"])
     result["load_after"] = loadavg()
     result["median"] = summarise(result["runs"])
     print(table(result["median"]))
