@@ -25,8 +25,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     and_,
+    bindparam,
     exists,
     literal,
     not_,
@@ -38,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.db.tables import account_stats, follows, statuses
+from roost.db.types import IdType
 from roost.paging import Page
 from roost.statuses.visibility import Viewer, boost_of_muted, not_muted_by, visible_to
 
@@ -71,6 +74,12 @@ class Authors:
 EVERYONE = Authors()
 
 
+def _value(viewer_id: int | ColumnElement[Any]) -> ColumnElement[Any]:
+    """The viewer as a column: a literal, or the bound parameter of a reused statement
+    (home_statement)."""
+    return viewer_id if isinstance(viewer_id, ColumnElement) else literal(viewer_id)
+
+
 def home_query(viewer_id: int, page: Page, dialect: str = "sqlite",
                authors_wanted: Authors = EVERYONE) -> Select[Any]:
     """The page's status ids as issued on `dialect` (a SQLAlchemy dialect name)."""
@@ -95,7 +104,7 @@ def home_query(viewer_id: int, page: Page, dialect: str = "sqlite",
         ).where(account_stats.c.followers_count <= authors_wanted.up_to)
     with_viewer = authors_wanted.over is None
     if dialect != "postgresql":
-        authors = union_all(followed, select(literal(viewer_id))) if with_viewer else followed
+        authors = union_all(followed, select(_value(viewer_id))) if with_viewer else followed
         query = select(statuses.c.id).where(
             statuses.c.account_id.in_(authors.scalar_subquery()),
             visible_to(viewer_id),
@@ -105,7 +114,7 @@ def home_query(viewer_id: int, page: Page, dialect: str = "sqlite",
         return page.apply(query, statuses.c.id)
     # UNION, not UNION ALL: an author listed twice must not give its statuses twice.
     author_list = (
-        union(followed, select(literal(viewer_id).label("account_id"))) if with_viewer
+        union(followed, select(_value(viewer_id).label("account_id"))) if with_viewer
         else followed
     ).subquery("authors")
     newest = page.apply(
@@ -150,8 +159,43 @@ def collapse_boost_views(views: Sequence[Any]) -> list[Any]:
 def home_page_query(viewer_id: int, page: Page, dialect: str = "sqlite") -> Select[Any]:
     """The statement home_page issues: the page's ids (`home_query`) with their
     reblog_of_id, read for the page's rows only, by primary key."""
-    ids = home_query(viewer_id, page, dialect).subquery("page")
+    return _with_reblog_of(home_query(viewer_id, page, dialect))
+
+
+def _with_reblog_of(ids_query: Select[Any]) -> Select[Any]:
+    ids = ids_query.subquery("page")
     return select(statuses.c.id, statuses.c.reblog_of_id).join(ids, ids.c.id == statuses.c.id)
+
+
+# Home statements by shape, built once with bound parameters: building one and its cache
+# key anew took about 2 ms of a warm page's 7 ms of CPU (docs/performance.md), and
+# 12% of the embedded server's time on the web home page (bench/web_home.py under py-spy).
+_STATEMENTS: dict[tuple[str, bool, bool, bool, Authors, bool], Select[Any]] = {}
+
+
+def home_statement(viewer_id: int, page: Page, dialect: str, authors: Authors = EVERYONE,
+                   *, with_reblog_of: bool = False) -> tuple[Select[Any], dict[str, Any]]:
+    """`home_query` (or, `with_reblog_of`, `home_page_query`) as a statement made once
+    per page shape, and the parameters of this page."""
+    bounds = {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id}
+    shape = (dialect, page.max_id is None, page.since_id is None, page.min_id is None,
+             authors, with_reblog_of)
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        def bound(name: str, value: int | None) -> Any:
+            return None if value is None else bindparam(f"page_{name}", type_=IdType)
+
+        template = Page(limit=bindparam("page_limit", type_=Integer),  # type: ignore[arg-type]
+                        **{name: bound(name, value) for name, value in bounds.items()})
+        viewer = bindparam("viewer_id", type_=IdType)
+        statement = home_query(viewer, template, dialect, authors)  # type: ignore[arg-type]
+        if with_reblog_of:
+            statement = _with_reblog_of(statement)
+        _STATEMENTS[shape] = statement
+    parameters: dict[str, Any] = {"viewer_id": viewer_id, "page_limit": page.limit}
+    parameters.update({f"page_{name}": value for name, value in bounds.items()
+                       if value is not None})
+    return statement, parameters
 
 
 async def home_page(
@@ -159,8 +203,9 @@ async def home_page(
 ) -> tuple[list[int], int | None, int | None]:
     """(status ids to show, first and last page keys): the keys are those of the whole
     page, so that the Link header moves past boosts that collapse_boosts left out."""
-    query = home_page_query(viewer_id, page, conn.dialect.name)
-    rows = sorted((await conn.execute(query)).all(), key=lambda row: int(row.id), reverse=True)
+    query, parameters = home_statement(viewer_id, page, conn.dialect.name, with_reblog_of=True)
+    rows = sorted((await conn.execute(query, parameters)).all(), key=lambda row: int(row.id),
+                  reverse=True)
     if not rows:
         return [], None, None
     return collapse_boosts(rows), rows[0].id, rows[-1].id

@@ -26,15 +26,14 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Integer, Select, bindparam
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.db.types import IdType
 from roost.observability import metrics
 from roost.paging import Page
 from roost.resilience.breaker import FAILURES, BreakerOpen, redis_breaker
 from roost.timelines.fanout import build_timeline, merged_at_read, timelines_of
-from roost.timelines.home import Authors, home_page, home_query
+from roost.timelines.home import Authors, home_page, home_statement
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -93,33 +92,11 @@ async def _with_authors_not_fanned_out(roost: Roost, conn: AsyncConnection, view
     return page.arrange(merged) if page.ascending else merged
 
 
-# The hybrid's statement by page shape: built once with bound parameters, since
-# building it and its cache key anew took about 2 ms of a warm page's 7 ms of CPU
-# (docs/performance.md).
-_HYBRID_STATEMENTS: dict[tuple[str, bool, bool, bool, Authors], Select[Any]] = {}
-
-
 def hybrid_statement(viewer_id: int, page: Page, dialect: str, authors: Authors
                      ) -> tuple[Select[Any], dict[str, Any]]:
     """`home_query` limited to `authors`, as a statement made once per page shape and
     the parameters of this page."""
-    bounds = {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id}
-    shape = (dialect, page.max_id is None, page.since_id is None, page.min_id is None,
-             authors)
-    statement = _HYBRID_STATEMENTS.get(shape)
-    if statement is None:
-        def bound(name: str, value: int | None) -> Any:
-            return None if value is None else bindparam(f"page_{name}", type_=IdType)
-
-        template = Page(limit=bindparam("page_limit", type_=Integer),  # type: ignore[arg-type]
-                        **{name: bound(name, value) for name, value in bounds.items()})
-        viewer = bindparam("viewer_id", type_=IdType)
-        statement = home_query(viewer, template, dialect, authors)  # type: ignore[arg-type]
-        _HYBRID_STATEMENTS[shape] = statement
-    parameters: dict[str, Any] = {"viewer_id": viewer_id, "page_limit": page.limit}
-    parameters.update({f"page_{name}": value for name, value in bounds.items()
-                       if value is not None})
-    return statement, parameters
+    return home_statement(viewer_id, page, dialect, authors)
 
 
 class HomeRebuilds:
