@@ -156,8 +156,13 @@ def _csrf_binding(request: Request) -> str:
 
 
 def csrf_token(request: Request) -> str:
-    """The token this browser's forms carry (also the Jinja global `csrf_token()`)."""
-    return sign(roost_of(request).settings.secret_key, "csrf|" + _csrf_binding(request))
+    """The token this browser's forms carry (also the Jinja global `csrf_token()`, called
+    by every form of a page: a home page has a few per status), made once per request."""
+    token: str | None = getattr(request.state, "csrf_token", None)
+    if token is None:
+        token = sign(roost_of(request).settings.secret_key, "csrf|" + _csrf_binding(request))
+        request.state.csrf_token = token
+    return token
 
 
 def _expected_csrf(request: Request) -> str | None:

@@ -22,6 +22,9 @@ templates = Jinja2Templates(
     env=jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=True,
+        # Templates ship with the code: no stat() of every template on every render (a
+        # home page includes the status card once per status). Restart to see edits.
+        auto_reload=False,
         trim_blocks=True,
         lstrip_blocks=True,
     )
