@@ -134,7 +134,7 @@ async def test_pages_render_signed_in_and_out(web: Any) -> None:
     assert f"/@{alice.username}" in found.text
     assert "search-statuses" not in found.text  # signed out: accounts and hashtags only
     for path in ("/notifications", "/settings/profile", "/settings/password",
-                 "/settings/apps"):
+                 "/settings/apps", "/settings/blocks"):
         refused = await anonymous.get(path)
         assert refused.status_code == 303, path
         assert refused.headers["location"].startswith("/auth/sign_in?next=")
@@ -142,7 +142,7 @@ async def test_pages_render_signed_in_and_out(web: Any) -> None:
     bob = await web.browser(await web.user())
     for path in ("/notifications", "/search", f"/search?q={alice.username}", "/explore",
                  "/settings/profile", "/settings/password", "/settings/apps",
-                 f"/@{alice.username}", f"/@{bob.user.username}"):
+                 "/settings/blocks", f"/@{alice.username}", f"/@{bob.user.username}"):
         reply = await bob.http.get(path)
         assert reply.status_code == 200, (path, reply.text)
         assert reply.headers["cache-control"] == "no-store"
@@ -443,6 +443,102 @@ async def test_revoking_an_app_ends_its_tokens(web: Any) -> None:
     assert (await me.http.get("/settings/apps")).status_code == 200
 
 
+async def listed_ids(web: Any, user: User, kind: str) -> list[str]:
+    """The ids GET /api/v1/blocks or /api/v1/mutes lists for `user`, newest first."""
+    reply = await web.api.get(f"/api/v1/{kind}", headers=user.headers)
+    assert reply.status_code == 200, reply.text
+    return [account["id"] for account in reply.json()]
+
+
+async def test_blocked_and_muted_page_lists_and_undoes(web: Any) -> None:
+    me_user, alice, bob, carol = (await web.user(), await web.user(), await web.user(),
+                                  await web.user())
+    me = await web.browser(me_user)
+    for other in (alice, bob):
+        assert (await me.submit(f"/@{other.username}/block")).status_code == 303
+    # Through the profile's form (notifications hidden, no end) and the API (options).
+    assert (await me.submit(f"/@{alice.username}/mute")).status_code == 303
+    muted = await web.api.post(f"/api/v1/accounts/{bob.id}/mute", headers=me_user.headers,
+                               data={"notifications": "false", "duration": "3600"})
+    assert muted.status_code == 200, muted.text
+    assert await listed_ids(web, me_user, "blocks") == [bob.id, alice.id]
+    assert await listed_ids(web, me_user, "mutes") == [bob.id, alice.id]
+
+    listed = await me.http.get("/settings/blocks")
+    assert listed.status_code == 200, listed.text
+    assert 'href="/settings/blocks" aria-current="page"' in listed.text
+    for other in (alice, bob):
+        assert f'action="/settings/blocks/{other.id}/unblock"' in listed.text
+        assert f'action="/settings/mutes/{other.id}/unmute"' in listed.text
+        assert f'href="/@{other.username}"' in listed.text
+        assert f'alt="Avatar of {other.username}"' in listed.text
+        # Each button names whom it acts on, for a screen reader.
+        assert f'Unblock<span class="visually-hidden"> @{other.username}</span>' in listed.text
+        assert f'Unmute<span class="visually-hidden"> @{other.username}</span>' in listed.text
+    assert carol.username not in listed.text
+    mutes_section = listed.text.split('id="muted-heading"')[1]
+    bob_mute, alice_mute = mutes_section.split('class="app-card"')[1:3]
+    assert "Notifications shown" in bob_mute and "until <time datetime=" in bob_mute
+    assert "Notifications hidden" in alice_mute and "no end date" in alice_mute
+    assert "blocks_max_id" not in listed.text and "mutes_max_id" not in listed.text
+
+    # Each section pages on its own, newest first, keeping the limit and the other's place.
+    first = await me.http.get("/settings/blocks", params={"limit": "1"})
+    assert f"/settings/blocks/{bob.id}/unblock" in first.text
+    assert f"/settings/blocks/{alice.id}/unblock" not in first.text
+    older = re.search(r'href="(/settings/blocks\?limit=1&amp;blocks_max_id=\d+)"', first.text)
+    assert older is not None, first.text
+    assert "mutes_max_id=" in first.text
+    second = await me.http.get(older.group(1).replace("&amp;", "&"))
+    assert f"/settings/blocks/{alice.id}/unblock" in second.text
+    assert f"/settings/blocks/{bob.id}/unblock" not in second.text
+    assert f"/settings/mutes/{bob.id}/unmute" in second.text  # mutes still on their first
+    for bad in ("?blocks_max_id=nope", "?mutes_max_id=-1", "?limit=x"):
+        refused = await me.http.get("/settings/blocks" + bad)
+        assert refused.status_code == 422, bad
+        assert "text/html" in refused.headers["content-type"]
+
+    forged = await me.submit(f"/settings/blocks/{alice.id}/unblock", csrf=False)
+    assert forged.status_code == 403
+    forged = await me.submit(f"/settings/mutes/{alice.id}/unmute", csrf=False)
+    assert forged.status_code == 403
+    assert await listed_ids(web, me_user, "blocks") == [bob.id, alice.id]
+    assert await listed_ids(web, me_user, "mutes") == [bob.id, alice.id]
+
+    unblocked = await me.submit(f"/settings/blocks/{alice.id}/unblock")
+    assert unblocked.status_code == 303
+    assert unblocked.headers["location"] == "/settings/blocks"
+    unmuted = await me.submit(f"/settings/mutes/{bob.id}/unmute")
+    assert unmuted.status_code == 303
+    assert unmuted.headers["location"] == "/settings/blocks"
+    assert await listed_ids(web, me_user, "blocks") == [bob.id]
+    assert await listed_ids(web, me_user, "mutes") == [alice.id]
+    assert (await web.relationship(me_user, alice))["blocking"] is False
+    after = await me.http.get("/settings/blocks")
+    assert f"/settings/blocks/{alice.id}/unblock" not in after.text
+    assert f"/settings/mutes/{bob.id}/unmute" not in after.text
+    assert f"/settings/blocks/{bob.id}/unblock" in after.text
+
+    # As the API: undoing what is not there changes nothing; no account is a 404.
+    assert (await me.submit(f"/settings/blocks/{carol.id}/unblock")).status_code == 303
+    assert (await me.submit(f"/settings/mutes/{carol.id}/unmute")).status_code == 303
+    for action in ("/settings/blocks/nope/unblock", "/settings/mutes/-5/unmute",
+                   "/settings/blocks/999999999999999/unblock",
+                   "/settings/mutes/999999999999999/unmute"):
+        missing = await me.submit(action)
+        assert missing.status_code == 404, (action, missing.text)
+        assert "That account does not exist." in missing.text
+    assert await listed_ids(web, me_user, "blocks") == [bob.id]
+    assert await listed_ids(web, me_user, "mutes") == [alice.id]
+
+    signed_out = web.anonymous()
+    for action in (f"/settings/blocks/{bob.id}/unblock", f"/settings/mutes/{alice.id}/unmute"):
+        refused = await signed_out.post(action)
+        assert refused.status_code == 303
+        assert refused.headers["location"].startswith("/auth/sign_in?next=")
+    assert await listed_ids(web, me_user, "blocks") == [bob.id]
+
+
 # --- constant cost -----------------------------------------------------------------------
 
 
@@ -453,8 +549,9 @@ PAGE_ITEMS = 12
 # cards, then the API's own reads -- the profile: the account, the page's ids and
 # hydration; notifications: the marker, the page, its accounts, hydration, the follow
 # requests' relationships; search: accounts, hashtags and their histories, the status
-# ids (two statements on PostgreSQL) and hydration.
-MAX_STATEMENTS = {"profile": 13, "notifications": 14, "search": 16}
+# ids (two statements on PostgreSQL) and hydration; blocks: the block rows and their
+# accounts, the mute rows and theirs (the author blocks and mutes 12 accounts).
+MAX_STATEMENTS = {"profile": 13, "notifications": 14, "search": 16, "blocks": 9}
 
 
 async def test_pages_cost_a_constant_number_of_statements(
@@ -467,11 +564,18 @@ async def test_pages_cost_a_constant_number_of_statements(
     for number in range(PAGE_ITEMS):
         posted = await post_status(client, author, f"costly words number {number}")
         await client.post(f"/api/v1/statuses/{posted['id']}/favourite", headers=fan.headers)
+    for _ in range(PAGE_ITEMS):
+        other = await sign_up(client, app)
+        for edge in ("block", "mute"):
+            reply = await client.post(f"/api/v1/accounts/{other.id}/{edge}",
+                                      headers=author.headers)
+            assert reply.status_code == 200, reply.text
     me = await sign_in(client, author)
     pages = {
         "profile": f"/@{author.username}",
         "notifications": "/notifications",
         "search": "/search?q=costly",
+        "blocks": "/settings/blocks",
     }
     for name, path in pages.items():
         counts = []

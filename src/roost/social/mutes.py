@@ -85,8 +85,10 @@ async def unmute(
 
 
 def mutes_query(account_id: int, page: Page) -> Select[Any]:
+    # hide_notifications is not in Mastodon's entity; the web's mutes list shows it.
     query = select(
-        mutes.c.id, mutes.c.target_account_id.label("other_id"), mutes.c.expires_at
+        mutes.c.id, mutes.c.target_account_id.label("other_id"), mutes.c.expires_at,
+        mutes.c.hide_notifications,
     ).where(mutes.c.account_id == account_id, active_mute())
     return page.apply(query, mutes.c.id)
 

@@ -17,6 +17,13 @@
   button that revokes all of that application's tokens for them
   (oauth.authorized.revoke_app_tokens). The web's own application is shown as this
   session and cannot be revoked here: signing out ends a web session.
+- Blocked and muted accounts: the only way back to a blocked account whose name was
+  forgotten (search hides it). Each section is GET /api/v1/blocks's or /api/v1/mutes's
+  own read (social.blocks.blocks_page, social.mutes.mutes_page: the rows, then their
+  accounts in one statement), paged separately by `?blocks_max_id=` / `?mutes_max_id=`
+  (and `limit`, at most 40); Unblock / Unmute call social.blocks.unblock /
+  social.mutes.unmute as the API and the profile's buttons do (unblocking someone not
+  blocked changes nothing; an id that is no account is a 404 shown on the page).
 
 Every POST reads its form through session.checked_form (CSRF), shows its errors on the
 form (422, nothing written) and answers 303 on success.
@@ -25,6 +32,7 @@ form (422, nothing written) and answers 303 on success.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -40,15 +48,20 @@ from roost.api.mastodon import accounts as accounts_api
 from roost.api.mastodon import entities
 from roost.api.mastodon.common import path_id
 from roost.api.mastodon.media import too_large
+from roost.api.pagination import page_from
 from roost.api.params import validate
+from roost.clock import iso
 from roost.db.tables import users
 from roost.errors import ApiError
 from roost.media import operations as media_ops
 from roost.oauth.authorized import authorized_apps, revoke_app_tokens
+from roost.paging import Page
 from roost.security.passwords import hash_password, verify_password
-from roost.social import follow_requests
+from roost.social import blocks, follow_requests, mutes
+from roost.social.listing import AccountPage
 from roost.web.pages.auth import too_many_attempts
-from roost.web.render import page, redirect
+from roost.web.pages.profiles import Action
+from roost.web.render import error_page, page, redirect
 from roost.web.session import (
     WEB_APP_NAME,
     checked_form,
@@ -254,3 +267,96 @@ async def revoke_app(request: Request, application_id: str,
     async with roost_of(request).db.write() as conn:
         await revoke_app_tokens(conn, viewer.account_id, target)
     return redirect("/settings/apps?revoked=1")
+
+
+# --- blocked and muted accounts ----------------------------------------------------------
+
+# The API's default page; its maximum (80) is more than one page of forms should hold.
+BLOCKS_PAGE = 40
+BLOCK_SECTIONS = ("blocks", "mutes")
+
+
+def _section_pages(request: Request) -> dict[str, Page]:
+    """Each section's page from `?{section}_max_id=` and the shared `limit`, checked as the
+    API checks `max_id` and `limit` (ApiError 422 otherwise)."""
+    query = request.query_params
+    return {
+        section: page_from({"max_id": query.get(f"{section}_max_id"),
+                            "limit": query.get("limit")},
+                           default=BLOCKS_PAGE, maximum=BLOCKS_PAGE)
+        for section in BLOCK_SECTIONS
+    }
+
+
+def _older(request: Request, section: str, paging: Page, listing: AccountPage) -> str | None:
+    """The link to the section's next (older) page when this one is full; the other
+    section's position and the limit are kept."""
+    if len(listing.rows) < paging.limit or listing.last_key is None:
+        return None
+    kept = [(k, v) for k, v in request.query_params.multi_items()
+            if k in ("limit", *(f"{other}_max_id" for other in BLOCK_SECTIONS if other != section))]
+    return "/settings/blocks?" + urlencode([*kept, (f"{section}_max_id", str(listing.last_key))])
+
+
+async def _blocks_page(request: Request, viewer: Viewer, *, status_code: int = 200,
+                       error: str | None = None) -> HTMLResponse:
+    try:
+        pages = _section_pages(request)
+    except ApiError as problem:
+        return error_page(request, problem.status, "This address does not work",
+                          problem.message)
+    async with roost_of(request).db.read() as conn:
+        row = await account_queries.get_account(conn, viewer.account_id)
+        blocked = await blocks.blocks_page(conn, viewer.account_id, pages["blocks"])
+        muted = await mutes.mutes_page(conn, viewer.account_id, pages["mutes"])
+    base = base_url(request)
+    mute_entries = []
+    for account_row in muted.accounts:
+        mute = muted.rows[account_row.id]
+        mute_entries.append({"account": entities.account(account_row, base),
+                             "hide_notifications": bool(mute.hide_notifications),
+                             "expires_at": mute.expires_at,
+                             "expires_iso": iso(mute.expires_at)})
+    return page(request, "settings/blocks.html", status_code=status_code, viewer=row,
+                error=error, blocked=[entities.account(a, base) for a in blocked.accounts],
+                muted=mute_entries,
+                older_blocks=_older(request, "blocks", pages["blocks"], blocked),
+                older_mutes=_older(request, "mutes", pages["mutes"], muted))
+
+
+@router.get("/settings/blocks", response_class=HTMLResponse, include_in_schema=False)
+async def blocks_and_mutes(request: Request, viewer: Viewer = Depends(require_viewer)
+                           ) -> HTMLResponse:
+    return await _blocks_page(request, viewer)
+
+
+async def _undo(request: Request, viewer: Viewer, account_id: str, undo: Action
+                ) -> RedirectResponse | HTMLResponse:
+    """Unblock or unmute `account_id` (`undo` is blocks.unblock or mutes.unmute)."""
+    await checked_form(request)
+    roost = roost_of(request)
+    try:
+        target = path_id(account_id)
+        async with roost.db.write() as conn:
+            await undo(conn, roost.ids, viewer.account_id, target)
+    except ApiError as error:
+        # Only "no such account" (404) can happen: nothing was written.
+        message = "That account does not exist." if error.status == 404 else error.message
+        return await _blocks_page(request, viewer, status_code=error.status, error=message)
+    return redirect("/settings/blocks")
+
+
+@router.post("/settings/blocks/{account_id}/unblock", response_model=None,
+             include_in_schema=False)
+async def unblock_account(request: Request, account_id: str,
+                          viewer: Viewer = Depends(require_viewer)
+                          ) -> RedirectResponse | HTMLResponse:
+    return await _undo(request, viewer, account_id, blocks.unblock)
+
+
+@router.post("/settings/mutes/{account_id}/unmute", response_model=None,
+             include_in_schema=False)
+async def unmute_account(request: Request, account_id: str,
+                         viewer: Viewer = Depends(require_viewer)
+                         ) -> RedirectResponse | HTMLResponse:
+    return await _undo(request, viewer, account_id, mutes.unmute)
