@@ -31,8 +31,17 @@ $(MASTO_JS)/node_modules/.installed: $(MASTO_JS)/package-lock.json
 		npm ci --prefix $(MASTO_JS) --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: skipping masto.js (tests/clients/test_masto_js.py)"; fi
 
+# axe-core for tests/e2e/test_accessibility.py, the same way: reinstalled only when its lock
+# file changes; without npm it is skipped (the accessibility tests then skip, or fail under CI).
+AXE := tests/e2e/axe
+$(AXE)/node_modules/.installed: $(AXE)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(AXE) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: skipping axe-core (tests/e2e/test_accessibility.py)"; fi
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev $(MASTO_JS)/node_modules/.installed
+install-dev: $(VENV)/.installed-dev $(MASTO_JS)/node_modules/.installed \
+	$(AXE)/node_modules/.installed
 
 run: install
 	$(BIN)/roost serve --host $(HOST) --port $(PORT)
@@ -50,4 +59,5 @@ typecheck: install-dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(MASTO_JS)/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(MASTO_JS)/node_modules \
+	$(AXE)/node_modules
