@@ -23,7 +23,8 @@ same viewers, Bearer tokens) on one server and one data set, side by side in one
    the page, then the API, for `--seconds` each; medians over the rounds (requests/s,
    p50, p99) and the median of the per-round API/page ratio, which suffers less from
    other load on a shared machine than either number alone.
-6. bench/results/web-home-<date>.json; the table for docs/web.md is printed.
+6. bench/results/web-home[-postgresql[-redis]]-<date>.json; the table for docs/web.md is
+   printed.
 """
 
 from __future__ import annotations
@@ -318,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     result["median"] = summarise(result["runs"])
     print(table(result["median"]))
     if not args.no_save:
-        print(f"results in {write_results('web-home', result)}")
+        kind = "web-home" + ("-postgresql" if args.postgresql else "") + (
+            "-redis" if args.redis else "")
+        print(f"results in {write_results(kind, result)}")
     return 0
 
 
