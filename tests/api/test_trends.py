@@ -258,7 +258,7 @@ async def test_a_deleted_status_never_shows(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("path", ["/api/v1/trends/statuses", "/api/v1/trends/tags",
-                                  "/api/v1/trends"])
+                                  "/api/v1/trends", "/api/v1/trends/links"])
 @pytest.mark.parametrize("params", [{"limit": "abc"}, {"offset": "-1"}, {"offset": "x"},
                                     {"limit": "1.5"}])
 async def test_bad_parameters_are_refused_in_mastodon_format(
@@ -267,6 +267,13 @@ async def test_bad_parameters_are_refused_in_mastodon_format(
     reply = await stack.http.get(path, params=params)
     assert reply.status_code == 422, reply.text
     assert set(reply.json()) == {"error"}
+
+
+async def test_links_are_an_empty_list(stack: Stack) -> None:
+    """Roost makes no preview cards: apps' Explore screens get an empty list, not a 404."""
+    reply = await stack.http.get("/api/v1/trends/links", params={"limit": "5"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == [] and "link" not in reply.headers
 
 
 # --- the scores themselves ----------------------------------------------------------------

@@ -1,6 +1,8 @@
 """GET /api/v1/trends/statuses, /api/v1/trends/tags and the deprecated /api/v1/trends
 (= tags), as Mastodon serves them: public (a token is optional), paged by `offset`
-and `limit`, with Link headers (docs/trends.md)."""
+and `limit`, with Link headers (docs/trends.md). /api/v1/trends/links is always an empty
+list: Roost makes no preview cards (it fetches nothing from other sites), and apps ask
+for it on their Explore screen, where a 404 shows as an error."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ router = APIRouter()
 
 STATUSES_LIMIT, STATUSES_MAX = 20, 40
 TAGS_LIMIT, TAGS_MAX = 10, 20
+LINKS_LIMIT, LINKS_MAX = 10, 20
 _NUMBER = re.compile(r"-?[0-9]{1,10}")
 
 
@@ -96,3 +99,12 @@ async def trends(
 ) -> JSONResponse:
     """Deprecated since Mastodon 3.5: the trending tags."""
     return await _tags(request)
+
+
+@router.get("/api/v1/trends/links")
+async def trending_links(
+    request: Request, viewer: Viewer | None = Depends(optional("read:statuses"))
+) -> JSONResponse:
+    # Checked as Mastodon checks them, so a bad offset is the same 422 as elsewhere.
+    window = window_from(await read_params(request), default=LINKS_LIMIT, maximum=LINKS_MAX)
+    return _paged(request, [], window)
