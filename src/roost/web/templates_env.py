@@ -18,8 +18,28 @@ from roost.web.assets import static_url
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
+# What `some_dict.name` could mean as an attribute of a dict (its methods and the like).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class EntityEnvironment(jinja2.Environment):
+    """Templates read entity dicts (`status.account.display_name`). Jinja tries
+    getattr() first and falls back to the key when that raises: an AttributeError per
+    lookup, thousands per page, which was a fifth of the home page's time under py-spy.
+    For a dict and a name that is not a dict attribute the answer is the key either way,
+    so it is read directly; everything else goes the usual way."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 templates = Jinja2Templates(
-    env=jinja2.Environment(
+    env=EntityEnvironment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=True,
         # Templates ship with the code: no stat() of every template on every render (a
