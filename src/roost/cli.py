@@ -1,5 +1,5 @@
 """The `roost` command: serve, migrate, createuser, seed, bench, worker, events, stats,
-search, media."""
+search, media, trends."""
 
 from __future__ import annotations
 
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     from roost.media import cli as media_command
     from roost.search import cli as search_command
     from roost.seed import command as seed_command
+    from roost.trends import cli as trends_command
 
     seed_command.add_arguments(
         commands.add_parser("seed", help="fill the database with a realistic synthetic network")
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     media_command.add_arguments(
         commands.add_parser("media", help="media attachments: prune unattached uploads")
+    )
+    trends_command.add_arguments(
+        commands.add_parser("trends", help="trends: prune hashtag uses no score reads")
     )
     return parser
 
@@ -205,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         from roost.media import cli as media_command
 
         return media_command.run(args, settings)
+    if args.command == "trends":
+        from roost.trends import cli as trends_command
+
+        return trends_command.run(args, settings)
     return asyncio.run(_create_user(args, settings))
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,16 @@ import pytest
 import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import Connection
 
 from roost.app import create_app
-from roost.config import load_settings
+from roost.config import load_settings, normalise_database_url
 from roost.context import Roost
-from roost.db.migrate import prepare_database, upgrade
+from roost.db.migrate import prepare_database, sync_url, upgrade
+from roost.db.tables import accounts, follows, mutes
 from roost.paging import Page
-from roost.timelines.fanout import build_timeline
+from roost.timelines.fanout import _kept_out, build_timeline
 from roost.timelines.home import home_query
 from tests.support.api import App, User, post_status, register_app, sign_up
 from tests.support.costs import counting, flush_object_cache
@@ -645,6 +649,57 @@ async def test_a_home_page_from_redis_costs_the_same_whatever_its_size(
         with redis.Redis.from_url(reachable_redis) as client:
             for key in client.scan_iter(match=f"{prefix}*"):
                 client.delete(key)
+
+
+# --- what a delivery reads: the author's muters ------------------------------------------
+
+MUTED_AUTHOR = 1
+MUTERS = range(2, 7)  # five of its followers
+
+
+def _seed_mutes(conn: Connection) -> int:
+    """2,000 accounts; the author followed by 1,500 of them, five of whom muted it; 20,000
+    other mutes, of 20 other accounts by 1,000 accounts each. Returns the mutes."""
+    now = datetime.now(UTC)
+    conn.execute(insert(accounts), [
+        {"id": n, "username": f"u{n}", "username_lower": f"u{n}", "fields": [],
+         "updated_at": now} for n in range(1, 2001)])
+    conn.execute(insert(follows), [
+        {"id": n, "account_id": n, "target_account_id": MUTED_AUTHOR} for n in range(2, 1502)])
+    rows = [{"id": 1_000_000 + m, "account_id": m, "target_account_id": MUTED_AUTHOR}
+            for m in MUTERS]
+    rows += [{"id": m * 100 + t, "account_id": m, "target_account_id": t}
+             for m in range(1001, 2001) for t in range(11, 31)]
+    conn.execute(insert(mutes), rows)
+    return len(rows)
+
+
+async def test_a_delivery_finds_the_authors_muters_by_the_mutes_target_index(
+    own_database: str,
+) -> None:
+    """Who of the author's followers muted the author (fanout._kept_out, once per
+    delivery) is read through ix_mutes_target_account_id_account_id (migration 0010):
+    without it PostgreSQL walked all of the (account_id, target_account_id) index for
+    the author's five muters among 20,005 mutes (docs/schema.md)."""
+    if own_database.startswith("sqlite"):
+        pytest.skip("SQLite probes the mutes once per follower (the IN list) with or "
+                    "without this index: the plan that changes is PostgreSQL's")
+    url = normalise_database_url(own_database)
+    upgrade(url)
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.begin() as conn:
+            assert _seed_mutes(conn) == 20_005
+            conn.execute(text("ANALYZE"))
+            statement = _kept_out(MUTED_AUTHOR, None)
+            sql = str(statement.compile(dialect=engine.dialect,
+                                        compile_kwargs={"literal_binds": True}))
+            plan = "\n".join(row[0] for row in conn.execute(text("EXPLAIN " + sql)))
+            muters = sorted(conn.execute(statement).scalars())
+    finally:
+        engine.dispose()
+    assert "ix_mutes_target_account_id_account_id" in plan, plan
+    assert muters == list(MUTERS)
 
 
 # --- any sequence of operations ----------------------------------------------------------

@@ -8,6 +8,7 @@ lists in a real Redis under a key prefix of this module's own.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,14 +19,18 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from sqlalchemy import create_engine, func, insert, select
 
 from roost.app import create_app
+from roost.clock import utcnow
 from roost.config import load_settings
 from roost.context import Roost
 from roost.db.migrate import prepare_database, upgrade
+from roost.db.tables import tag_uses, tags
 from roost.ids import compose_id
-from roost.trends import scores
+from roost.trends import prune, scores
 from roost.trends.read import TRENDING_STATUSES, TRENDING_TAGS
+from tests.api.test_cli import run_main
 from tests.support.api import App, User, post_status, register_app, sign_up
 from tests.support.events import in_process_client
 from tests.support.server import CHEAP_PASSWORD_HASHING
@@ -312,3 +317,146 @@ async def test_tag_score_takes_the_peak_of_the_last_two_days_decaying_every_four
                               noon)
     # 64, 25, and yesterday's 16 twelve hours later: 2; four accounts score 0.
     assert [s.id for s in ranked] == [1, 2, 4]
+
+
+# --- pruning the inputs -----------------------------------------------------------------
+
+
+async def test_pruning_keeps_every_day_a_tag_score_reads() -> None:
+    """The days kept cover what tag_score reads, with a day to spare; and the oldest day
+    the scores are said to read (TAG_USES_DAYS_READ) is one they really do read."""
+    noon = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    first_read = scores.first_tag_use_day(noon)
+    assert prune.oldest_kept_day(noon) == first_read - timedelta(days=1)
+    # A peak two days ago (60 accounts against 3 the day before): 1083, 36 h ago.
+    days = {noon.date() - timedelta(days=n): 60 if n == 2 else 3 for n in range(10)}
+    everything = scores.tag_score(days, noon)
+    assert everything == pytest.approx(1083 / 2 ** 9)
+    assert scores.tag_score({d: n for d, n in days.items() if d >= first_read}, noon) == everything
+    assert scores.tag_score({d: n for d, n in days.items() if d > first_read}, noon) != everything
+
+
+async def _tag_id(stack: Stack, name: str) -> int:
+    async with stack.roost.db.read() as conn:
+        return int((await conn.execute(
+            select(tags.c.id).where(tags.c.name_lower == name))).scalar_one())
+
+
+async def _uses_by_day(stack: Stack, tag_ids: list[int]) -> dict[tuple[int, date], int]:
+    async with stack.roost.db.read() as conn:
+        rows = (await conn.execute(
+            select(tag_uses.c.tag_id, tag_uses.c.day, func.count())
+            .where(tag_uses.c.tag_id.in_(tag_ids))
+            .group_by(tag_uses.c.tag_id, tag_uses.c.day))).all()
+    return {(int(t), scores._as_date(d)): int(n) for t, d, n in rows}
+
+
+async def _add_uses(stack: Stack, tag_ids: list[int], days: list[date], accounts: int) -> None:
+    # Account ids far below any real one (tag_uses.account_id has no foreign key).
+    rows = [{"tag_id": t, "day": d, "account_id": a}
+            for t in tag_ids for d in days for a in range(1, accounts + 1)]
+    async with stack.roost.db.write() as conn:
+        await conn.execute(insert(tag_uses), rows)
+
+
+async def test_pruning_deletes_old_tag_uses_in_batches_and_keeps_the_window(
+    stack: Stack,
+) -> None:
+    names = [f"pruned{secrets.token_hex(3)}", f"pruned{secrets.token_hex(3)}"]
+    for fan in stack.fans[:5]:
+        await post_status(stack.http, fan, f"about #{names[0]} and #{names[1]}")
+    tag_ids = [await _tag_id(stack, name) for name in names]
+    now = utcnow()
+    kept = prune.oldest_kept_day(now)
+    old_days = [kept - timedelta(days=n) for n in range(1, 31)]
+    window = [kept + timedelta(days=n) for n in range(4)]  # the margin day to yesterday
+    assert window[-1] == now.date() - timedelta(days=1)
+    await _add_uses(stack, tag_ids, old_days + window, accounts=25)
+    history = [(await stack.get(f"/api/v1/tags/{name}")).json()["history"] for name in names]
+    async with stack.roost.db.read() as conn:
+        ranked = await scores.trending_tags(conn, now)
+
+    # 2 tags x 30 days x 25 accounts: 15 batches of 100, walking across days and tags.
+    assert await prune.prune_tag_uses(stack.roost.db, now, batch=100) == 1500
+
+    expected = {(t, d): 25 for t in tag_ids for d in window} | {(t, now.date()): 5
+                                                               for t in tag_ids}
+    assert await _uses_by_day(stack, tag_ids) == expected
+    assert [(await stack.get(f"/api/v1/tags/{name}")).json()["history"]
+            for name in names] == history
+    assert history[0][0]["accounts"] == "5"
+    async with stack.roost.db.read() as conn:
+        assert await scores.trending_tags(conn, now) == ranked
+    assert await prune.prune_tag_uses(stack.roost.db, now, batch=100) == 0
+
+
+async def test_a_round_prunes_at_most_its_batches(stack: Stack) -> None:
+    tag = f"backlog{secrets.token_hex(3)}"
+    await post_status(stack.http, stack.fans[0], f"#{tag}")
+    tag_id = await _tag_id(stack, tag)
+    now = utcnow()
+    old = prune.oldest_kept_day(now) - timedelta(days=1)
+    await _add_uses(stack, [tag_id], [old], accounts=30)
+    db = stack.roost.db
+    assert await prune.prune_tag_uses(db, now, batch=10, max_batches=2) == 20
+    assert await _uses_by_day(stack, [tag_id]) == {(tag_id, old): 10, (tag_id, now.date()): 1}
+    assert await prune.prune_tag_uses(db, now, batch=10) == 10
+    assert await _uses_by_day(stack, [tag_id]) == {(tag_id, now.date()): 1}
+
+
+async def test_the_event_log_reader_prunes_in_its_housekeeping(stack: Stack) -> None:
+    """The dispatcher (the outbox log's reader, one process at a time under its lease)
+    prunes with its other housekeeping, every prune_every_seconds (made 0 here)."""
+    tag = f"housekept{secrets.token_hex(3)}"
+    await post_status(stack.http, stack.fans[0], f"#{tag}")
+    tag_id = await _tag_id(stack, tag)
+    old = prune.oldest_kept_day(utcnow()) - timedelta(days=1)
+    await _add_uses(stack, [tag_id], [old], accounts=3)
+    dispatcher = stack.roost.dispatcher
+    assert dispatcher is not None
+    dispatcher.prune_every_seconds = 0.0
+    try:
+        dispatcher.wake()
+        for _ in range(300):  # 15 s at most
+            if (tag_id, old) not in await _uses_by_day(stack, [tag_id]):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        del dispatcher.prune_every_seconds  # back to the class's ten minutes
+    assert await _uses_by_day(stack, [tag_id]) == {(tag_id, utcnow().date()): 1}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scratch_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind, as ROOST_DATABASE_URL takes it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'roost.sqlite3'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
+
+
+async def test_roost_trends_prune(scratch_database: str, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"ROOST_DATA_DIR": str(tmp_path / "data"), "ROOST_DATABASE_URL": scratch_database}
+    assert (await asyncio.to_thread(run_main, monkeypatch, capsys, env, "migrate")).code == 0
+    today = utcnow().date()
+    kept = prune.oldest_kept_day(utcnow())
+    engine = create_engine(scratch_database.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(tags), [{"id": 1, "name": "Old", "name_lower": "old"}])
+            conn.execute(insert(tag_uses), [
+                {"tag_id": 1, "day": day, "account_id": account}
+                for day in (kept - timedelta(days=40), kept - timedelta(days=1), kept, today)
+                for account in (1, 2)])
+        for expected in ("Pruned 4 hashtag uses", "Pruned 0 hashtag uses"):
+            done = await asyncio.to_thread(run_main, monkeypatch, capsys, env, "trends", "prune")
+            assert done.code == 0, done.err
+            assert done.out.strip() == expected
+        with engine.connect() as conn:
+            left = conn.execute(select(tag_uses.c.day).distinct()).scalars().all()
+            assert sorted(scores._as_date(day) for day in left) == [kept, today]
+    finally:
+        engine.dispose()

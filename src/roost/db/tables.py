@@ -329,6 +329,8 @@ mutes = Table(
     # NULL: until unmuted. Expired mutes are ignored by every query, and cleaned later.
     Column("expires_at", UTCDateTime, nullable=True),
     Index("ix_mutes_account_id_target_account_id", "account_id", "target_account_id", unique=True),
+    # Who muted an author: the home fan-out's muters among the followers (migration 0010).
+    Index("ix_mutes_target_account_id_account_id", "target_account_id", "account_id"),
     Index("ix_mutes_account_id_id", "account_id", "id"),
 )
 

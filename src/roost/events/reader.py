@@ -8,7 +8,7 @@ where it read to the last event handed on, unless a replay moved it meanwhile. I
 wakes when a transaction of its own process commits events, on PostgreSQL when any
 process's does (events.wakeup: LISTEN/NOTIFY), and otherwise polls. Every round it
 also reports its lag and, every ten minutes, forgets outbox events past the retention
-window.
+window and trend inputs no score reads any more (trends/prune.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from roost.events import leases, metrics, outbox
 from roost.events.context import IN_DISPATCHER
 from roost.events.wakeup import OutboxListener
 from roost.observability.repeated import RepeatedFailures
+from roost.trends.prune import MAX_BATCHES_PER_ROUND, prune_tag_uses
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -178,6 +179,8 @@ class OutboxReader:
         if now - self._last_prune >= self.prune_every_seconds:
             self._last_prune = now
             await prune_expired(self.roost, retention)
+            # Here because one process at a time holds this reader's lease (trends/prune.py).
+            await prune_tag_uses(self.roost.db, utcnow(), max_batches=MAX_BATCHES_PER_ROUND)
         await self.more_housekeeping(now, retention)
 
 

@@ -183,10 +183,10 @@ def _kept_out(author_id: int, boosted_author_id: int | None) -> Any:
     """The accounts the pull query's per-row rules keep a status of `author_id`'s from,
     whatever its visibility (visibility.py): a block either way with the author
     (`blocked_between`), an unexpired mute of the author (`not_muted_by`), and for a
-    boost, of the boosted status's author (`boost_of_muted`). A few rows. Mutes have no
-    index by their target: those of the author's followers are asked for, and the
-    planner either probes the mutes' (account_id, target_account_id) index for each
-    follower or scans the mutes once, whichever is fewer rows."""
+    boost, of the boosted status's author (`boost_of_muted`). A few rows. The mutes of
+    the author by its followers are read through the mutes' (target_account_id,
+    account_id) index (migration 0010), a few rows, instead of a probe per follower or
+    a scan of every mute."""
     followers = select(follows.c.account_id).where(follows.c.target_account_id == author_id)
 
     def muters(target: int) -> Select[Any]:

@@ -50,6 +50,15 @@ STATUS_MAX_AGE = timedelta(hours=48)
 # The ranked lists kept (Mastodon shows at most a few pages of them too).
 MAX_STATUSES = 400
 MAX_TAGS = 100
+# The UTC days of tag_uses a tag's score reads: today and the three before it (the peak
+# of the last two days, each day scored against the day before it). No other code
+# reads tag_uses (a Tag entity's seven-day history is counted from status_tags:
+# timelines/tag.py), so this is the longest window it is read over.
+TAG_USES_DAYS_READ = 4
+# trends/prune.py deletes tag_uses rows older than that window, keeping one day more: a
+# process whose clock runs a little behind, or a scoring that began just before
+# midnight UTC, still finds the first day of its window whole.
+TAG_USES_MARGIN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -156,12 +165,16 @@ def tag_score(accounts_by_day: Mapping[date, int], now: datetime) -> float:
     return float(peak * 0.5 ** ((now - peak_at).total_seconds() / TAG_HALFLIFE_S))
 
 
+def first_tag_use_day(now: datetime) -> date:
+    """The oldest day of tag_uses that a score computed at `now` reads."""
+    return now.astimezone(UTC).date() - timedelta(days=TAG_USES_DAYS_READ - 1)
+
+
 def tag_uses_query(now: datetime) -> Select[Any]:
     """Distinct accounts per tag and day over the four days the peak depends on."""
-    first_day = now.astimezone(UTC).date() - timedelta(days=3)
     return (
         select(tag_uses.c.tag_id, tag_uses.c.day, func.count())
-        .where(tag_uses.c.day >= first_day)
+        .where(tag_uses.c.day >= first_tag_use_day(now))
         .group_by(tag_uses.c.tag_id, tag_uses.c.day)
     )
 

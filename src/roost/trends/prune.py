@@ -1,0 +1,73 @@
+"""Forgetting trend inputs that no score reads any more (docs/trends.md, "Pruning").
+
+tag_uses rows older than the days a tag's score reads, plus a day of margin
+(scores.TAG_USES_DAYS_READ, TAG_USES_MARGIN), are deleted in batches walked in primary
+key order: each batch's keys are read outside any write transaction, then deleted as a
+key range in a short transaction of its own, so a large backlog never holds SQLite's
+single writer (or PostgreSQL row locks) for long, and no batch reads again the rows an
+earlier one deleted.
+
+It runs in the event-log reader's housekeeping (events/reader.py), every ten minutes,
+in the one process that holds the reader's lease, and at most MAX_BATCHES_PER_ROUND
+batches at a time there so that a backlog delays event delivery by little;
+`roost trends prune` (trends/cli.py) deletes a whole backlog at once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, delete, literal, select, tuple_
+
+from roost.db.tables import tag_uses
+from roost.trends.scores import TAG_USES_MARGIN, first_tag_use_day
+
+if TYPE_CHECKING:
+    from roost.db.engine import Database
+
+BATCH = 5000
+MAX_BATCHES_PER_ROUND = 20
+
+_KEY = (tag_uses.c.tag_id, tag_uses.c.day, tag_uses.c.account_id)
+Key = tuple[Any, ...]
+
+
+def oldest_kept_day(now: datetime) -> date:
+    return first_tag_use_day(now) - TAG_USES_MARGIN
+
+
+def _as_key(values: Key) -> ColumnElement[Any]:
+    return tuple_(*(literal(v, c.type) for c, v in zip(_KEY, values, strict=True)))
+
+
+def _key_after(values: Key) -> ColumnElement[bool]:
+    return tuple_(*_KEY) > _as_key(values)
+
+
+def _key_up_to(values: Key) -> ColumnElement[bool]:
+    return tuple_(*_KEY) <= _as_key(values)
+
+
+async def prune_tag_uses(db: Database, now: datetime, *, batch: int = BATCH,
+                         max_batches: int | None = None) -> int:
+    """Deletes the tag_uses rows of days before oldest_kept_day(now), `batch` rows per
+    transaction, until none is left or `max_batches` were deleted; returns the count."""
+    old = tag_uses.c.day < oldest_kept_day(now)
+    removed, batches, after = 0, 0, None
+    while max_batches is None or batches < max_batches:
+        where = [old] if after is None else [old, _key_after(after)]
+        async with db.read() as conn:
+            keys = (await conn.execute(
+                select(*_KEY).where(*where).order_by(*_KEY).limit(batch)
+            )).all()
+        if not keys:
+            break
+        after = tuple(keys[-1])
+        async with db.write() as conn:
+            result = await conn.execute(delete(tag_uses).where(*where, _key_up_to(after)))
+        removed += result.rowcount
+        batches += 1
+        if len(keys) < batch:
+            break
+    return removed
