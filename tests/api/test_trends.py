@@ -26,7 +26,7 @@ from roost.clock import utcnow
 from roost.config import load_settings
 from roost.context import Roost
 from roost.db.migrate import prepare_database, upgrade
-from roost.db.tables import tag_uses, tags
+from roost.db.tables import tag_uses, tags, trend_status_candidates
 from roost.ids import compose_id
 from roost.trends import prune, scores
 from roost.trends.read import TRENDING_STATUSES, TRENDING_TAGS
@@ -426,6 +426,36 @@ async def test_the_event_log_reader_prunes_in_its_housekeeping(stack: Stack) -> 
     assert await _uses_by_day(stack, [tag_id]) == {(tag_id, utcnow().date()): 1}
 
 
+async def test_candidates_of_statuses_older_than_the_scores_read_are_pruned(
+    stack: Stack,
+) -> None:
+    """A like records its status as a candidate; once the status is older than the
+    scores read (two days) and the margin, the candidate goes, in batches."""
+    author = await stack.user()
+    liked = [int(await _trending_post(stack, author, 1, f"liked {n}")) for n in range(3)]
+
+    async def candidates() -> set[int]:
+        async with stack.roost.db.read() as conn:
+            return set((await conn.execute(
+                select(trend_status_candidates.c.status_id)
+                .where(trend_status_candidates.c.status_id.in_(liked)))).scalars())
+
+    async def all_candidates() -> int:
+        async with stack.roost.db.read() as conn:
+            return int((await conn.execute(
+                select(func.count()).select_from(trend_status_candidates))).scalar_one())
+
+    assert await candidates() == set(liked)
+    db, now = stack.roost.db, utcnow()
+    assert await prune.prune_status_candidates(db, now) == 0  # the scores still read them
+    later = now + scores.STATUS_MAX_AGE + timedelta(days=1, minutes=1)
+    every = await all_candidates()  # earlier tests' too: every status here is that old then
+    assert await prune.prune_status_candidates(db, later, batch=2, max_batches=1) == 2
+    assert await all_candidates() == every - 2
+    assert await prune.prune_status_candidates(db, later, batch=2) == every - 2
+    assert await candidates() == set() and await all_candidates() == 0
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def scratch_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each kind, as ROOST_DATABASE_URL takes it."""
@@ -454,7 +484,7 @@ async def test_roost_trends_prune(scratch_database: str, tmp_path: Path,
         for expected in ("Pruned 4 hashtag uses", "Pruned 0 hashtag uses"):
             done = await asyncio.to_thread(run_main, monkeypatch, capsys, env, "trends", "prune")
             assert done.code == 0, done.err
-            assert done.out.strip() == expected
+            assert done.out.splitlines() == [expected, "Pruned 0 status candidates"]
         with engine.connect() as conn:
             left = conn.execute(select(tag_uses.c.day).distinct()).scalars().all()
             assert sorted(scores._as_date(day) for day in left) == [kept, today]

@@ -28,7 +28,7 @@ from roost.events import leases, metrics, outbox
 from roost.events.context import IN_DISPATCHER
 from roost.events.wakeup import OutboxListener
 from roost.observability.repeated import RepeatedFailures
-from roost.trends.prune import MAX_BATCHES_PER_ROUND, prune_tag_uses
+from roost.trends.prune import MAX_BATCHES_PER_ROUND, prune_trend_inputs
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -180,7 +180,7 @@ class OutboxReader:
             self._last_prune = now
             await prune_expired(self.roost, retention)
             # Here because one process at a time holds this reader's lease (trends/prune.py).
-            await prune_tag_uses(self.roost.db, utcnow(), max_batches=MAX_BATCHES_PER_ROUND)
+            await prune_trend_inputs(self.roost.db, utcnow(), max_batches=MAX_BATCHES_PER_ROUND)
         await self.more_housekeeping(now, retention)
 
 

@@ -1,5 +1,6 @@
 """`roost trends prune`: deletes the trend inputs no score reads any more (tag_uses rows
-older than the scores' window and a day; docs/trends.md, "Pruning"). The event-log
+and status candidates older than the scores' windows and a day; docs/trends.md,
+"Pruning"). The event-log
 reader does the same every ten minutes, a few batches at a time; this deletes a whole
 backlog at once (after an upgrade, say). Only the standard library at import:
 `roost --help` stays quick.
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="trends_command", required=True, metavar="COMMAND")
-    commands.add_parser("prune", help="delete hashtag uses older than the scores read")
+    commands.add_parser("prune", help="delete trend inputs older than the scores read")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -30,23 +31,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         check_database(settings)
-        removed = asyncio.run(_prune(settings))
+        uses, candidates = asyncio.run(_prune(settings))
     except CommandFailed as exc:
         return _fail(str(exc), exc.code)
     except (SQLAlchemyError, OSError) as exc:
         return _fail(f"database error: {first_line(exc)}", 1)
-    print(f"Pruned {removed:,} hashtag use{'' if removed == 1 else 's'}")
+    print(f"Pruned {uses:,} hashtag use{'' if uses == 1 else 's'}")
+    print(f"Pruned {candidates:,} status candidate{'' if candidates == 1 else 's'}")
     return 0
 
 
-async def _prune(settings: Settings) -> int:
+async def _prune(settings: Settings) -> tuple[int, int]:
     from roost.clock import utcnow
     from roost.db.engine import Database
-    from roost.trends.prune import prune_tag_uses
+    from roost.trends.prune import prune_trend_inputs
 
     db = Database(settings.database_url)
     try:
-        return await prune_tag_uses(db, utcnow())
+        return await prune_trend_inputs(db, utcnow())
     finally:
         await db.dispose()
 

@@ -1,7 +1,9 @@
 """Forgetting trend inputs that no score reads any more (docs/trends.md, "Pruning").
 
 tag_uses rows older than the days a tag's score reads, plus a day of margin
-(scores.TAG_USES_DAYS_READ, TAG_USES_MARGIN), are deleted in batches walked in primary
+(scores.TAG_USES_DAYS_READ, TAG_USES_MARGIN), and trend_status_candidates of statuses
+older than the status scores read (scores.STATUS_MAX_AGE) plus the same margin (a like of
+an old status still records one), are deleted in batches walked in primary
 key order: each batch's keys are read outside any write transaction, then deleted as a
 key range in a short transaction of its own, so a large backlog never holds SQLite's
 single writer (or PostgreSQL row locks) for long, and no batch reads again the rows an
@@ -20,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, delete, literal, select, tuple_
 
-from roost.db.tables import tag_uses
-from roost.trends.scores import TAG_USES_MARGIN, first_tag_use_day
+from roost.db.tables import tag_uses, trend_status_candidates
+from roost.ids import compose_id
+from roost.trends.scores import STATUS_MAX_AGE, TAG_USES_MARGIN, first_tag_use_day
 
 if TYPE_CHECKING:
     from roost.db.engine import Database
@@ -71,3 +74,40 @@ async def prune_tag_uses(db: Database, now: datetime, *, batch: int = BATCH,
         if len(keys) < batch:
             break
     return removed
+
+
+def oldest_kept_candidate(now: datetime) -> int:
+    """The first status id whose candidate row is kept: statuses younger than the scores
+    read, and a day more."""
+    moment = now - STATUS_MAX_AGE - TAG_USES_MARGIN
+    return compose_id(int(moment.timestamp() * 1000), 0, 0, 0)
+
+
+async def prune_status_candidates(db: Database, now: datetime, *, batch: int = BATCH,
+                                  max_batches: int | None = None) -> int:
+    """Deletes the candidates of statuses older than oldest_kept_candidate(now), as
+    prune_tag_uses does (its key is the status id alone); returns the count."""
+    key = trend_status_candidates.c.status_id
+    old = key < oldest_kept_candidate(now)
+    removed, batches = 0, 0
+    while max_batches is None or batches < max_batches:
+        async with db.read() as conn:
+            keys = (await conn.execute(
+                select(key).where(old).order_by(key).limit(batch))).scalars().all()
+        if not keys:
+            break
+        async with db.write() as conn:
+            result = await conn.execute(
+                delete(trend_status_candidates).where(old, key <= keys[-1]))
+        removed += result.rowcount
+        batches += 1
+        if len(keys) < batch:
+            break
+    return removed
+
+
+async def prune_trend_inputs(db: Database, now: datetime, *, max_batches: int | None = None
+                             ) -> tuple[int, int]:
+    """Both prunes: (hashtag uses, status candidates) deleted."""
+    return (await prune_tag_uses(db, now, max_batches=max_batches),
+            await prune_status_candidates(db, now, max_batches=max_batches))
