@@ -1,6 +1,7 @@
-"""The clean-up of uploads never attached to a status: a background loop in every
-process that runs the media consumer (`roost serve` with its consumers, `roost worker`),
-and `roost media prune` for a one-off run (docs/media.md).
+"""The clean-up of uploads never attached to a status, and of files no row names (the
+orphan sweep, media/orphans.py): a background loop in every process that runs the media
+consumer (`roost serve` with its consumers, `roost worker`), and `roost media prune`
+for a one-off run (docs/media.md).
 
 Several processes may prune at once: each DELETE ... RETURNING takes its own rows, and
 a file is removed only once no row refers to it.
@@ -11,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
 
 from roost.media.operations import prune_unattached
+from roost.media.orphans import sweep_orphans
 
 if TYPE_CHECKING:
     from roost.config import Settings
@@ -37,6 +40,19 @@ async def prune_all(db: Database, settings: Settings) -> int:
         total += removed
         if removed < BATCH:
             return total
+
+
+@dataclass(frozen=True)
+class Pruned:
+    uploads: int  # unattached uploads deleted (rows)
+    orphans: int  # files no row named, removed
+
+
+async def prune_and_sweep(db: Database, settings: Settings) -> Pruned:
+    """The whole clean-up: unattached uploads first (their files become orphans only if
+    a failure stops the prune between the DELETE and the removal), then the sweep."""
+    uploads = await prune_all(db, settings)
+    return Pruned(uploads, await sweep_orphans(db, settings))
 
 
 class MediaPruner:
@@ -61,9 +77,11 @@ class MediaPruner:
         while True:
             await asyncio.sleep(delay)
             try:
-                removed = await prune_all(self.roost.db, self.roost.settings)
-                if removed:
-                    log.info("unattached media pruned", count=removed)
+                pruned = await prune_and_sweep(self.roost.db, self.roost.settings)
+                if pruned.uploads:
+                    log.info("unattached media pruned", count=pruned.uploads)
+                if pruned.orphans:
+                    log.info("orphaned media files removed", count=pruned.orphans)
             except Exception:  # a failed round is retried at the next one
                 log.exception("media prune failed")
             delay = PRUNE_EVERY_SECONDS * random.uniform(0.9, 1.1)  # noqa: S311

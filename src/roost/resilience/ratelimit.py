@@ -10,7 +10,9 @@ limit. Two backends sit behind one small interface:
   of a request's buckets, so that every process and server shares the same count.
 
 `RateLimitMiddleware` applies the rules to /api/* and /oauth/token only (never to
-health checks, metrics or static files), answers 429 {"error": "Too many requests"}
+health checks, metrics or static files), with a media-upload bucket per account on top
+of the API one for POST /api/v1|v2/media (counted before the body is read, so a refused
+upload is neither decoded nor stored), answers 429 {"error": "Too many requests"}
 when a bucket is spent, and adds X-RateLimit-Limit/-Remaining/-Reset to API answers,
 describing the bucket closest to running out. When Redis fails, `FallbackRateLimiter`
 counts in this process instead (behind a circuit breaker, so requests do not wait on
@@ -161,12 +163,28 @@ class RedisRateLimiter:
 # --- what is limited, and for whom -----------------------------------------------------
 
 
+# Media uploads, per account: Mastodon's `throttle_api_media` (30 per 30 minutes). Decoding
+# and re-encoding a picture is the most CPU-costly request Roost answers; the web composer
+# counts its pictures in the same bucket (web/session.py), so pages are no way around it.
+MEDIA_UPLOADS = 30
+MEDIA_UPLOAD_PERIOD = 1800
+MEDIA_UPLOAD_PATHS = frozenset({"/api/v1/media", "/api/v2/media"})
+
+
 @dataclass(frozen=True)
 class RateLimitRules:
     requests: int = 300  # per account (signed in) or per IP (anonymous)
     period: int = 300
     signups: int = 5  # POST /api/v1/accounts, per IP
     signup_period: int = 1800
+    media_uploads: int = MEDIA_UPLOADS  # POST /api/v1|v2/media, per signed-in account
+    media_upload_period: int = MEDIA_UPLOAD_PERIOD
+
+
+def media_upload_hit(account_id: int, limit: int = MEDIA_UPLOADS,
+                     period: int = MEDIA_UPLOAD_PERIOD) -> Hit:
+    """One media upload counted against its account's bucket (API and web alike)."""
+    return Hit(f"media:account:{account_id}", limit, period)
 
 
 def is_limited_path(path: str) -> bool:
@@ -233,6 +251,10 @@ class RateLimitMiddleware:
         hits = [Hit(f"api:{who}", rules.requests, rules.period)]
         if scope["method"] == "POST" and scope["path"] == "/api/v1/accounts":
             hits.append(Hit(f"signup:ip:{ip}", rules.signups, rules.signup_period))
+        if (scope["method"] == "POST" and scope["path"] in MEDIA_UPLOAD_PATHS
+                and account_id is not None):  # without an account the route answers 401
+            hits.append(media_upload_hit(account_id, rules.media_uploads,
+                                         rules.media_upload_period))
         return hits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

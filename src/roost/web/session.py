@@ -39,7 +39,7 @@ from roost.db.tables import accounts, applications
 from roost.ids import IdGenerator
 from roost.oauth import operations as oauth
 from roost.oauth.scopes import expand
-from roost.resilience.ratelimit import Hit, RateLimiter, client_ip
+from roost.resilience.ratelimit import Hit, RateLimiter, client_ip, media_upload_hit
 from roost.security.tokens import digest, matches, sign
 
 log = structlog.get_logger(__name__)
@@ -312,6 +312,12 @@ async def password_check_refused_until(request: Request, account_id: int) -> flo
     return await _refused_until(
         request, [Hit(f"web-password:account:{account_id}", *PASSWORD_CHECKS_PER_ACCOUNT)]
     )
+
+
+async def media_upload_refused_until(request: Request, account_id: int) -> float | None:
+    """A picture posted with the composer counts in the API's media-upload bucket (30 per
+    30 minutes per account, docs/ratelimits.md): the pages are no way around it."""
+    return await _refused_until(request, [media_upload_hit(account_id)])
 
 
 async def sign_up_refused_until(request: Request) -> float | None:

@@ -10,7 +10,8 @@ posting, status pages".
   and its alt text). The image goes through the same media operations as POST
   /api/v1/media and the status through the same statuses.operations.create_status as
   POST /api/v1/statuses, in one transaction: a refused post leaves no attachment row
-  behind. A refusal is the form again (422) with the text kept and the reason shown.
+  behind. A refusal is the form again (422) with the text kept and the reason shown;
+  an image counts in the API's media-upload bucket, and a spent one is the 429 page.
 - POST /statuses/{id}/favourite|unfavourite|reblog|unreblog|delete: the API's operations,
   then 303 back to the page the form was on (or the status page).
 Every POST reads its form through session.checked_form (CSRF) first.
@@ -39,9 +40,16 @@ from roost.statuses import interactions as interaction_ops
 from roost.statuses import operations as status_ops
 from roost.statuses import queries as status_queries
 from roost.statuses.visibility import VISIBILITY_VALUES
+from roost.web.pages.auth import too_many_attempts
 from roost.web.pages.home import status_entities
 from roost.web.render import error_page, page, redirect, same_site_referer
-from roost.web.session import checked_form, current_viewer, require_viewer, signed_in_of
+from roost.web.session import (
+    checked_form,
+    current_viewer,
+    media_upload_refused_until,
+    require_viewer,
+    signed_in_of,
+)
 
 router = APIRouter()
 
@@ -125,6 +133,14 @@ async def _image(request: Request, form: FormData, description: str
                             focus=(0.0, 0.0))
 
 
+class UploadsRefused(Exception):
+    """The account's media-upload bucket is spent: the 429 page, nothing decoded."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
+
+
 async def _publish(request: Request, viewer: Viewer, form: FormData,
                    draft: dict[str, str]) -> int:
     """Creates the status (and its image); the new status's id, or an ApiError."""
@@ -138,6 +154,10 @@ async def _publish(request: Request, viewer: Viewer, form: FormData,
         if in_reply_to is None:
             raise ApiError(404, "Record not found")
     upload = await _image(request, form, draft["description"])
+    if upload is not None:
+        until = await media_upload_refused_until(request, viewer.account_id)
+        if until is not None:
+            raise UploadsRefused(until)
     # As POST /api/v1/media: the CPU work and file writes happen before the transaction.
     prepared = (await media_ops.prepare_now(roost.ids, roost.settings, viewer.account_id,
                                             upload) if upload is not None else None)
@@ -181,6 +201,8 @@ async def compose(request: Request, viewer: Viewer = Depends(require_viewer)) ->
     draft = {name: _text(form, name) for name in DRAFT_FIELDS}
     try:
         status_id = await _publish(request, viewer, form, draft)
+    except UploadsRefused as refused:
+        return too_many_attempts(request, refused.until)
     except ApiError as error:
         async with roost_of(request).db.read() as conn:
             reply_to = await _reply_target(request, conn, viewer, draft["in_reply_to_id"])
