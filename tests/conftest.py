@@ -4,6 +4,7 @@ default (SQLite) and PostgreSQL, so each test runs on both."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,20 @@ from tests.support.services import migrated_database, reachable_redis_url
 
 BACKENDS = ["sqlite", "postgresql"]
 
+# The session's in-process apps and `roost serve` subprocesses, by database URL. While a
+# server shares an in-process app's database, the app's event dispatcher stands by and
+# the server dispatches everyone's events: the test process's event loop pauses between
+# tests and in every blocking client call (Mastodon.py, httpx.Client, Playwright), and
+# a paused lease holder held up the server's events until its lease expired (15 s, as
+# long as the tests wait), or kept SQLite's write lock meanwhile.
+_IN_PROCESS: dict[str, list[Roost]] = {}
+_SERVED: set[str] = set()
+
+
+async def _stand_by(roost: Roost) -> None:
+    if roost.dispatcher is not None:
+        await roost.dispatcher.stand_by()
+
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -32,20 +47,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[RunningServer]:
-    """A real `roost serve` subprocess on that database."""
+async def server(database_url: str, tmp_path_factory: pytest.TempPathFactory
+                 ) -> AsyncIterator[RunningServer]:
+    """A real `roost serve` subprocess on that database (it dispatches the events of
+    every process on it from then on: see _IN_PROCESS)."""
     running = start_server(tmp_path_factory.mktemp("server"), database_url, migrate=False,
                            ROOST_LOG_LEVEL="warning")
+    _SERVED.add(database_url)
+    for roost in _IN_PROCESS.get(database_url, []):
+        await _stand_by(roost)
     yield running
+    _SERVED.discard(database_url)
     running.stop()
 
 
-@pytest.fixture(scope="session")
-async def app_roost(database_url: str, tmp_path_factory: pytest.TempPathFactory
-                    ) -> AsyncIterator[tuple[Any, Roost]]:
-    """The ASGI app in-process (for counting statements), started with its lifespan."""
-    data_dir = tmp_path_factory.mktemp("inprocess")
+@asynccontextmanager
+async def in_process_app(database_url: str, data_dir: Path) -> AsyncIterator[Any]:
+    """The ASGI app on `database_url`, started with its lifespan."""
     # Rate limits off, as in every server the suite starts (tests/support/server.py).
     settings = load_settings({"ROOST_DATA_DIR": str(data_dir),
                               "ROOST_DATABASE_URL": database_url,
@@ -53,7 +71,22 @@ async def app_roost(database_url: str, tmp_path_factory: pytest.TempPathFactory
     prepare_database(settings)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        yield app, app.state.roost
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def app_roost(database_url: str, tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[tuple[Any, Roost]]:
+    """The ASGI app in-process (for counting statements), started with its lifespan."""
+    async with in_process_app(database_url, tmp_path_factory.mktemp("inprocess")) as app:
+        roost: Roost = app.state.roost
+        _IN_PROCESS.setdefault(database_url, []).append(roost)
+        if database_url in _SERVED:
+            await _stand_by(roost)
+        try:
+            yield app, roost
+        finally:
+            _IN_PROCESS[database_url].remove(roost)
 
 
 @pytest.fixture

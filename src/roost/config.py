@@ -62,6 +62,11 @@ class Settings:
     # and did not acknowledge within `ack_wait` goes to another process.
     event_nats_stream: str = "ROOST_EVENTS"
     event_nats_ack_wait_ms: int = 30_000
+    # How long an idle outbox reader (the dispatcher, the relays) sleeps between looks at
+    # the outbox when nothing woke it: its own process's commits wake it at once, other
+    # processes' on PostgreSQL too (LISTEN/NOTIFY); on SQLite, other processes' events
+    # wait for this poll.
+    event_poll_ms: int = 1_000
     # Whether `roost serve` runs the consumers itself (the embedded default); with a
     # separate `roost worker`, turn it off.
     serve_consumers: bool = True
@@ -272,6 +277,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         event_nats_ack_wait_ms=_positive(
             "ROOST_EVENT_NATS_ACK_WAIT_MS", env.get("ROOST_EVENT_NATS_ACK_WAIT_MS"), 30_000,
             minimum=100,
+        ),
+        event_poll_ms=_positive(
+            "ROOST_EVENT_POLL_MS", env.get("ROOST_EVENT_POLL_MS"), 1_000, minimum=10,
+            maximum=60_000,
         ),
         serve_consumers=_bool("ROOST_SERVE_CONSUMERS", env.get("ROOST_SERVE_CONSUMERS"), True),
         home_timeline_size=_positive(

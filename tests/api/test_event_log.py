@@ -27,13 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.app import create_app
 from roost.clock import utcnow
-from roost.config import load_settings
+from roost.config import ConfigError, load_settings
 from roost.context import Roost
 from roost.counters.consumer import COUNTERS
 from roost.db.tables import (
     account_stats,
     event_cursors,
     event_dead_letters,
+    event_leases,
     event_retries,
     favourites,
     follows,
@@ -756,3 +757,46 @@ async def test_a_commit_with_events_wakes_listeners_in_other_processes(
         await asyncio.wait_for(woken.wait(), WAIT_SECONDS)
     finally:
         await listener.stop()
+
+
+async def test_a_reader_standing_by_leaves_the_lease_to_another(
+    quiet_app: tuple[Any, Roost],
+) -> None:
+    """stand_by() gives the lease up at once (another process's reader takes it at its
+    next look) and the reader does not take it again, even once it is free."""
+    _, roost = quiet_app
+    cursor = _name("standby")
+    first, second = (Dispatcher(roost, [], cursor=cursor) for _ in range(2))
+    assert first.poll_seconds == roost.settings.event_poll_ms / 1000 == 1.0
+    assert await first.round() is False  # took the lease: nothing to read
+    assert await second.round() is False
+    assert await leases_holder(roost, cursor) == first.holder
+
+    await first.stand_by()
+    await second.round()
+    assert await leases_holder(roost, cursor) == second.holder
+    await second.stand_by()
+    await first.round()  # the lease is free, and still not taken
+    holder, free = await leases_holder(roost, cursor), await lease_expired(roost, cursor)
+    assert (holder, free) == (second.holder, True)
+
+
+async def leases_holder(roost: Roost, name: str) -> str:
+    async with roost.db.read() as conn:
+        return str((await conn.execute(
+            select(event_leases.c.holder).where(event_leases.c.name == name))).scalar_one())
+
+
+async def lease_expired(roost: Roost, name: str) -> bool:
+    async with roost.db.read() as conn:
+        expires_at = (await conn.execute(
+            select(event_leases.c.expires_at).where(event_leases.c.name == name))).scalar_one()
+    return bool(expires_at <= utcnow())
+
+
+async def test_the_poll_interval_is_a_setting(tmp_path: Path) -> None:
+    env = {"ROOST_DATA_DIR": str(tmp_path)}
+    assert load_settings({**env, "ROOST_EVENT_POLL_MS": "250"}).event_poll_ms == 250
+    for bad in ("5", "60001", "soon"):
+        with pytest.raises(ConfigError, match="ROOST_EVENT_POLL_MS"):
+            load_settings({**env, "ROOST_EVENT_POLL_MS": bad})

@@ -1,19 +1,25 @@
 """Streaming pushes in embedded mode (no Redis): the in-process hub, fed by the
 consumers the server runs in its own process, heard by streams opened in that process
-(the app in-process, on SQLite and PostgreSQL)."""
+(the app in-process, on SQLite and PostgreSQL, alone on a database of its own: with
+another process on it, that one might be the one running the consumers)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
+import pytest
 
 from roost.context import Roost
 from roost.streaming import channels as ch
 from roost.streaming.bus import InProcessHub, Subscription, bus_of
 from roost.streaming.subscribe import open_stream, open_user_stream
+from tests.conftest import BACKENDS, in_process_app
 from tests.support.api import follow, post_status, register_app, sign_up
+from tests.support.events import in_process_client
+from tests.support.services import migrated_database
 
 
 def _taken(subscription: Subscription) -> list[tuple[str, str, str]]:
@@ -26,10 +32,20 @@ def _taken(subscription: Subscription) -> list[tuple[str, str, str]]:
     return found
 
 
+@pytest.fixture(params=BACKENDS)
+async def embedded(request: pytest.FixtureRequest, tmp_path: Path
+                   ) -> AsyncIterator[tuple[httpx.AsyncClient, Roost]]:
+    (tmp_path / "db").mkdir()
+    with migrated_database(request.param, tmp_path / "db") as url:
+        async with in_process_app(url, tmp_path / "data") as app, \
+                in_process_client(app) as http:
+            yield http, app.state.roost
+
+
 async def test_pushes_reach_streams_opened_in_the_same_process(
-    client: httpx.AsyncClient, app_roost: tuple[Any, Roost]
+    embedded: tuple[httpx.AsyncClient, Roost]
 ) -> None:
-    _, roost = app_roost
+    client, roost = embedded
     bus = bus_of(roost)
     assert isinstance(bus, InProcessHub)
     app = await register_app(client)

@@ -65,8 +65,10 @@ CHEAP_PASSWORD_HASHING = {"ROOST_PASSWORD_HASH_TIME_COST": "1",
 def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
     # Rate limits are off unless a test turns them on: the suite sends far more than
     # 300 requests per 5 minutes from 127.0.0.1 (tests/api/test_rate_limits.py).
+    # The outbox polled every 50 ms, not every second: on SQLite a server hears the test
+    # process's events (and a sibling server's) only when it looks.
     env = {**os.environ, "ROOST_RATE_LIMITS": "off", "ROOST_DATA_DIR": str(data_dir),
-           **CHEAP_PASSWORD_HASHING, **extra}
+           "ROOST_EVENT_POLL_MS": "50", **CHEAP_PASSWORD_HASHING, **extra}
     if database_url is not None:
         env["ROOST_DATABASE_URL"] = database_url
     else:

@@ -53,6 +53,8 @@ class OutboxReader:
         self._listener: OutboxListener | None = None
         self._stopping = False
         self._lease_renew_at = 0.0  # loop time after which the lease is renewed
+        self._standing_by = False  # stand_by(): leaves the lease to other processes
+        self.poll_seconds = roost.settings.event_poll_ms / 1000
         # Several processes starting together need not all prune at once.
         self._last_prune = 0.0 if prune_at_start else time.monotonic()
 
@@ -93,6 +95,15 @@ class OutboxReader:
             self._listener = OutboxListener(self.roost.db.url, self.wake)
             self._listener.start()
         self._task = asyncio.create_task(self.run(), name=self.task_name)
+
+    async def stand_by(self) -> None:
+        """Gives the lease up, if held, and stops taking it: another process's reader of
+        the same name takes it at its next look. The test suite's in-process app does
+        this while a server shares its database: its event loop pauses between tests and
+        in blocking client calls, and a paused lease holder would hold up everyone's
+        events until the lease expired."""
+        self._standing_by = True
+        await leases.release(self.roost.db, self.name, self.holder)
 
     async def stop(self) -> None:
         """Finishes the batch in hand (handed on, cursor moved), then stops."""
@@ -159,6 +170,8 @@ class OutboxReader:
     async def _hold_lease(self) -> bool:
         """Renews the lease a third of the way through it, not on every round: an idle
         reader polls every second, and need not write every second."""
+        if self._standing_by:
+            return False
         now = asyncio.get_running_loop().time()
         if now < self._lease_renew_at:
             return True
