@@ -91,17 +91,8 @@ def path_of_name(settings: Settings, name: str) -> Path:
 def remove_if_older(settings: Settings, names: list[str], cutoff: float) -> int:
     """Removes those of `names` still last written before `cutoff` (one may have been
     written again since the walk: an upload of the same bytes, about to commit)."""
-    removed = 0
-    for name in names:
-        path = path_of_name(settings, name)
-        try:
-            if path.stat().st_mtime >= cutoff:
-                continue
-            path.unlink()
-            removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
+    return sum(storage.unlink_if_written_before(path_of_name(settings, name), cutoff)
+               for name in names)
 
 
 async def sweep_orphans(

@@ -15,6 +15,7 @@ The database keeps the relative path `h[0:2]/h[2:4]/h{ext}` ("stored name").
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 import time
@@ -112,16 +113,19 @@ async def remove_unreferenced(
     """Deletes the files of `names` that no row refers to (call it after deleting the
     rows, in their transaction). A file written less than `grace_seconds` ago is kept:
     an upload of the same bytes may have written it and not committed its row yet."""
-    removed = 0
-    now = time.time()
-    for name in await unreferenced(conn, names):
-        path = path_of(settings, name)
-        try:
-            if grace_seconds and now - path.stat().st_mtime < grace_seconds:
-                continue
-            path.unlink()
-            removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
+    cutoff = time.time() - grace_seconds if grace_seconds else math.inf
+    return sum(unlink_if_written_before(path_of(settings, name), cutoff)
+               for name in await unreferenced(conn, names))
+
+
+def unlink_if_written_before(path: Path, cutoff: float) -> bool:
+    """Removes the file unless it was last written at or after `cutoff` (epoch
+    seconds); True when it removed it (False too when it was gone already)."""
+    try:
+        if path.stat().st_mtime >= cutoff:
+            return False
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
