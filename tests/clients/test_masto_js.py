@@ -66,14 +66,12 @@ def run_flow(
         [
             node,
             "flows.mjs",
-            "--url",
-            server.url,
-            "--token",
-            me.api.access_token,
-            "--other-token",
-            friend.api.access_token,
-            "--image",
-            str(picture),
+            # name=value: a token may begin with "-", which Node's parseArgs would
+            # otherwise take for an option (one token in 64 did, and the run failed).
+            f"--url={server.url}",
+            f"--token={me.api.access_token}",
+            f"--other-token={friend.api.access_token}",
+            f"--image={picture}",
             flow,
         ],
         cwd=FLOWS_DIR,
