@@ -128,8 +128,9 @@ def forget_keys(redis_url: str, prefix: str) -> None:
     import redis
 
     with redis.Redis.from_url(redis_url) as client:
-        for key in client.scan_iter(match=prefix + "*", count=1000):
-            client.delete(key)
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for start in range(0, len(keys), 1000):  # a DEL per thousand keys, not per key
+            client.delete(*keys[start:start + 1000])
 
 
 def start_roost(data_dir: Path, port: int, args: argparse.Namespace

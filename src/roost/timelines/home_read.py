@@ -23,17 +23,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.observability import metrics
 from roost.paging import Page
 from roost.resilience.breaker import FAILURES, BreakerOpen, redis_breaker
 from roost.timelines.fanout import build_timeline, merged_at_read, timelines_of
-from roost.timelines.home import Authors, home_page, home_statement
+from roost.timelines.home import home_page, home_statement
 
 if TYPE_CHECKING:
     from roost.context import Roost
@@ -83,20 +82,13 @@ async def _with_authors_not_fanned_out(roost: Roost, conn: AsyncConnection, view
     """The page from Redis merged with the statuses of followed accounts too big to fan
     out to (timelines.fanout.merged_at_read), read for this page by the pull query
     limited to them: one statement. Newest first, each once, the page's size."""
-    query, parameters = hybrid_statement(viewer_id, page, conn.dialect.name,
-                                         merged_at_read(roost.settings))
+    query, parameters = home_statement(viewer_id, page, conn.dialect.name,
+                                       merged_at_read(roost.settings))
     big = [int(row.id) for row in (await conn.execute(query, parameters)).all()]
     if not big:
         return held
     merged = sorted(set(held) | set(big), reverse=not page.ascending)[: page.limit]
     return page.arrange(merged) if page.ascending else merged
-
-
-def hybrid_statement(viewer_id: int, page: Page, dialect: str, authors: Authors
-                     ) -> tuple[Select[Any], dict[str, Any]]:
-    """`home_query` limited to `authors`, as a statement made once per page shape and
-    the parameters of this page."""
-    return home_statement(viewer_id, page, dialect, authors)
 
 
 class HomeRebuilds:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, delete, literal, select, tuple_
+from sqlalchemy import ColumnElement, Table, delete, literal, select, tuple_
 
 from roost.db.tables import tag_uses, trend_status_candidates
 from roost.ids import compose_id
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 BATCH = 5000
 MAX_BATCHES_PER_ROUND = 20
 
-_KEY = (tag_uses.c.tag_id, tag_uses.c.day, tag_uses.c.account_id)
+_TAG_USES_KEY = (tag_uses.c.tag_id, tag_uses.c.day, tag_uses.c.account_id)
+_CANDIDATES_KEY = (trend_status_candidates.c.status_id,)
 Key = tuple[Any, ...]
 
 
@@ -40,40 +41,53 @@ def oldest_kept_day(now: datetime) -> date:
     return first_tag_use_day(now) - TAG_USES_MARGIN
 
 
-def _as_key(values: Key) -> ColumnElement[Any]:
-    return tuple_(*(literal(v, c.type) for c, v in zip(_KEY, values, strict=True)))
+def _row(columns: Key, values: Key) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The key's columns and these values, as rows to compare (one column as itself)."""
+    if len(columns) == 1:
+        return columns[0], literal(values[0], columns[0].type)
+    return tuple_(*columns), tuple_(*(literal(v, c.type)
+                                      for c, v in zip(columns, values, strict=True)))
 
 
-def _key_after(values: Key) -> ColumnElement[bool]:
-    return tuple_(*_KEY) > _as_key(values)
+def _after(columns: Key, values: Key) -> ColumnElement[bool]:
+    key, value = _row(columns, values)
+    return key > value
 
 
-def _key_up_to(values: Key) -> ColumnElement[bool]:
-    return tuple_(*_KEY) <= _as_key(values)
+def _up_to(columns: Key, values: Key) -> ColumnElement[bool]:
+    key, value = _row(columns, values)
+    return key <= value
 
 
-async def prune_tag_uses(db: Database, now: datetime, *, batch: int = BATCH,
-                         max_batches: int | None = None) -> int:
-    """Deletes the tag_uses rows of days before oldest_kept_day(now), `batch` rows per
-    transaction, until none is left or `max_batches` were deleted; returns the count."""
-    old = tag_uses.c.day < oldest_kept_day(now)
+async def _delete_in_batches(db: Database, table: Table, key: Key, old: ColumnElement[bool],
+                             *, batch: int, max_batches: int | None) -> int:
+    """Deletes the rows of `table` matching `old`, walked in `key` order, `batch` rows
+    per write transaction, until none is left or `max_batches` were deleted."""
     removed, batches, after = 0, 0, None
     while max_batches is None or batches < max_batches:
-        where = [old] if after is None else [old, _key_after(after)]
+        where = [old] if after is None else [old, _after(key, after)]
         async with db.read() as conn:
             keys = (await conn.execute(
-                select(*_KEY).where(*where).order_by(*_KEY).limit(batch)
+                select(*key).where(*where).order_by(*key).limit(batch)
             )).all()
         if not keys:
             break
         after = tuple(keys[-1])
         async with db.write() as conn:
-            result = await conn.execute(delete(tag_uses).where(*where, _key_up_to(after)))
+            result = await conn.execute(delete(table).where(*where, _up_to(key, after)))
         removed += result.rowcount
         batches += 1
         if len(keys) < batch:
             break
     return removed
+
+
+async def prune_tag_uses(db: Database, now: datetime, *, batch: int = BATCH,
+                         max_batches: int | None = None) -> int:
+    """Deletes the tag_uses rows of days before oldest_kept_day(now); returns the count."""
+    return await _delete_in_batches(db, tag_uses, _TAG_USES_KEY,
+                                    tag_uses.c.day < oldest_kept_day(now),
+                                    batch=batch, max_batches=max_batches)
 
 
 def oldest_kept_candidate(now: datetime) -> int:
@@ -85,25 +99,11 @@ def oldest_kept_candidate(now: datetime) -> int:
 
 async def prune_status_candidates(db: Database, now: datetime, *, batch: int = BATCH,
                                   max_batches: int | None = None) -> int:
-    """Deletes the candidates of statuses older than oldest_kept_candidate(now), as
-    prune_tag_uses does (its key is the status id alone); returns the count."""
-    key = trend_status_candidates.c.status_id
-    old = key < oldest_kept_candidate(now)
-    removed, batches = 0, 0
-    while max_batches is None or batches < max_batches:
-        async with db.read() as conn:
-            keys = (await conn.execute(
-                select(key).where(old).order_by(key).limit(batch))).scalars().all()
-        if not keys:
-            break
-        async with db.write() as conn:
-            result = await conn.execute(
-                delete(trend_status_candidates).where(old, key <= keys[-1]))
-        removed += result.rowcount
-        batches += 1
-        if len(keys) < batch:
-            break
-    return removed
+    """Deletes the candidates of statuses older than oldest_kept_candidate(now); returns
+    the count."""
+    old = trend_status_candidates.c.status_id < oldest_kept_candidate(now)
+    return await _delete_in_batches(db, trend_status_candidates, _CANDIDATES_KEY, old,
+                                    batch=batch, max_batches=max_batches)
 
 
 async def prune_trend_inputs(db: Database, now: datetime, *, max_batches: int | None = None

@@ -178,6 +178,12 @@ def _expected_csrf(request: Request) -> str | None:
     return sign(roost_of(request).settings.secret_key, "csrf|" + binding)
 
 
+def form_text(form: FormData, name: str) -> str:
+    """A text field of a form; "" when it is missing or is a file."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
 async def checked_form(request: Request) -> FormData:
     """The request's form (urlencoded or multipart) once its csrf_token checks out;
     otherwise CsrfRejected (a 403 page). Every web POST handler reads its form here."""

@@ -34,8 +34,7 @@ FIELD_MAX = 1024  # longer form values are cut before validation says what is wr
 
 
 def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value[:FIELD_MAX] if isinstance(value, str) else ""
+    return session.form_text(form, name)[:FIELD_MAX]
 
 
 def _next_of(raw: str | None) -> str:

@@ -89,8 +89,9 @@ async def _answer(request: Request, account_id: str, viewer: Viewer, authorize: 
     except ApiError as error:
         async with roost.db.read() as conn:
             row = await viewer_account(conn, viewer)
-        return page(request, "notifications/refused.html", status_code=error.status,
-                    viewer=row, message="That follow request is no longer pending.")
+        return page(request, "refused.html", status_code=error.status, viewer=row,
+                    message="That follow request is no longer pending.",
+                    back="/notifications", back_label="Back to notifications")
     return redirect("/notifications")
 
 

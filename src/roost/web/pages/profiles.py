@@ -171,8 +171,9 @@ async def _act(request: Request, username: str, action: str, viewer: Viewer
         # Following yourself or someone who blocks you: rolled back, nothing written.
         async with roost.db.read() as conn:
             me = await viewer_account(conn, viewer)
-        return page(request, "profiles/refused.html", status_code=error.status, viewer=me,
-                    message=error.message, username=username)
+        return page(request, "refused.html", status_code=error.status, viewer=me,
+                    message=error.message, back=f"/@{username}",
+                    back_label="Back to the profile")
     return redirect(f"/@{row.username}")
 
 

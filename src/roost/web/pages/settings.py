@@ -65,6 +65,7 @@ from roost.web.render import error_page, page, redirect
 from roost.web.session import (
     WEB_APP_NAME,
     checked_form,
+    form_text,
     password_check_refused_until,
     require_viewer,
     web_application,
@@ -114,19 +115,15 @@ async def profile_form(request: Request, viewer: Viewer = Depends(require_viewer
     return await _profile_page(request, viewer)
 
 
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
 def _submitted(form: FormData) -> dict[str, Any]:
     return {
-        "display_name": _text(form, "display_name"),
-        "note": _text(form, "note"),
+        "display_name": form_text(form, "display_name"),
+        "note": form_text(form, "note"),
         "locked": form.get("locked") == "on",
         "discoverable": form.get("discoverable") == "on",
         "fields": [
-            {"name": _text(form, f"fields[{i}][name]"), "value": _text(form, f"fields[{i}][value]")}
+            {"name": form_text(form, f"fields[{i}][name]"),
+             "value": form_text(form, f"fields[{i}][value]")}
             for i in range(FIELD_SLOTS)
         ],
     }
@@ -207,8 +204,8 @@ async def password_form(request: Request, viewer: Viewer = Depends(require_viewe
 async def change_password(request: Request, viewer: Viewer = Depends(require_viewer)
                           ) -> Response:
     form = await checked_form(request)
-    current = _text(form, "current_password")
-    new = _text(form, "new_password")
+    current = form_text(form, "current_password")
+    new = form_text(form, "new_password")
     until = await password_check_refused_until(request, viewer.account_id)
     if until is not None:
         return too_many_attempts(request, until)
@@ -221,7 +218,7 @@ async def change_password(request: Request, viewer: Viewer = Depends(require_vie
     problems = validation.Problems()
     validation.check_password(problems, new)
     errors += [message.replace("Password", "New password", 1) for message in problems.messages]
-    if new != _text(form, "confirm_password"):
+    if new != form_text(form, "confirm_password"):
         errors.append("New password and its confirmation do not match")
     if errors:
         return await _password_page(request, viewer, status_code=422, errors=errors)
@@ -262,8 +259,9 @@ async def revoke_app(request: Request, application_id: str,
     except ApiError as error:
         async with roost_of(request).db.read() as conn:
             row = await account_queries.get_account(conn, viewer.account_id)
-        return page(request, "settings/refused.html", status_code=error.status, viewer=row,
-                    message=error.message)
+        return page(request, "refused.html", status_code=error.status, viewer=row,
+                    message=error.message, back="/settings/apps",
+                    back_label="Back to authorized apps")
     async with roost_of(request).db.write() as conn:
         await revoke_app_tokens(conn, viewer.account_id, target)
     return redirect("/settings/apps?revoked=1")

@@ -46,6 +46,7 @@ from roost.web.render import error_page, page, redirect, same_site_referer
 from roost.web.session import (
     checked_form,
     current_viewer,
+    form_text,
     media_upload_refused_until,
     require_viewer,
     signed_in_of,
@@ -110,11 +111,6 @@ async def status_card(request: Request, status_id: int) -> Response:
 
 
 # --- posting ---------------------------------------------------------------------------
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 async def _image(request: Request, form: FormData, description: str
@@ -198,7 +194,7 @@ async def _reply_target(request: Request, conn: AsyncConnection, viewer: Viewer,
 @router.post("/statuses")
 async def compose(request: Request, viewer: Viewer = Depends(require_viewer)) -> Response:
     form = await checked_form(request)
-    draft = {name: _text(form, name) for name in DRAFT_FIELDS}
+    draft = {name: form_text(form, name) for name in DRAFT_FIELDS}
     try:
         status_id = await _publish(request, viewer, form, draft)
     except UploadsRefused as refused:
